@@ -1,0 +1,33 @@
+# Two entry points: `make run` (main job, default config) and `make test` (lint + tests).
+# Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+CONFIG ?= config.yaml
+
+.PHONY: run test lint env clean
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps medmnist==3.0.2
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+env: $(BIN)/.installed
+
+run: env
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
+lint: env
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint --cores 1
+
+test: lint
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf results/* .snakemake
