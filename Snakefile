@@ -1,0 +1,26 @@
+# histodistill: distil a private medical image dataset into a small, shareable synthetic training set.
+# `snakemake --cores all` runs the default config (embedded digits); `--configfile configs/<preset>.yaml` others.
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/generator.smk"
+include: "rules/pool.smk"
+include: "rules/embed.smk"
+include: "rules/graph.smk"
+include: "rules/select.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/tables/summary.csv",
+        f"{RESULTS}/tables/summary.md",
+        f"{RESULTS}/figures/accuracy.png",
+        f"{RESULTS}/pool/quality.json",
+        expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
+    default_target: True

@@ -1,0 +1,120 @@
+"""Differentiable Siamese Augmentation (DSA, Zhao & Bilen 2021), on the device, seeded.
+
+Each batch gets one operation group, chosen by the generator; every sample gets its own parameters. Images are in
+model space ([-1, 1], NCHW); every op returns the same shape, dtype and value range.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Op = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _rand(n: int, g: torch.Generator, x: torch.Tensor) -> torch.Tensor:
+    return torch.rand(n, generator=g, device=g.device).to(x.device, x.dtype)
+
+
+def brightness(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
+    """Add a per-sample offset of up to ±ratio of the intensity range ([0, 1] units; twice that in model space)."""
+    shift = (_rand(len(x), g, x) - 0.5) * 2 * ratio
+    return (x + 2 * shift.view(-1, 1, 1, 1)).clamp(-1, 1)
+
+
+def saturation(x: torch.Tensor, g: torch.Generator, ratio: float = 2.0) -> torch.Tensor:
+    """Scale the distance from the per-pixel channel mean by U(0, ratio)."""
+    mean = x.mean(dim=1, keepdim=True)
+    return ((x - mean) * (_rand(len(x), g, x) * ratio).view(-1, 1, 1, 1) + mean).clamp(-1, 1)
+
+
+def contrast(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
+    """Scale the distance from the image mean by U(0.5, 1.5)."""
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * (_rand(len(x), g, x) + ratio).view(-1, 1, 1, 1) + mean).clamp(-1, 1)
+
+
+def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
+    # Pad with -1 (black in model space) so the value range is kept.
+    return F.grid_sample(x + 1, grid, align_corners=True, padding_mode="zeros") - 1
+
+
+def crop(x: torch.Tensor, g: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
+    """Translate by up to ±ratio of the image size (integer pixels), filling with black."""
+    n, _, h, w = x.shape
+    sx = torch.round((_rand(n, g, x) * 2 - 1) * ratio * w) * 2 / w
+    sy = torch.round((_rand(n, g, x) * 2 - 1) * ratio * h) * 2 / h
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = 1
+    theta[:, 1, 1] = 1
+    theta[:, 0, 2] = sx
+    theta[:, 1, 2] = sy
+    return _affine(x, theta)
+
+
+def cutout(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
+    """Black out one square of side ratio·size per sample, at a random centre."""
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = (_rand(n, g, x) * (h + 1 - ch % 2)).long().view(-1, 1, 1) if ch else None
+    cx = (_rand(n, g, x) * (w + 1 - cw % 2)).long().view(-1, 1, 1) if cw else None
+    if cy is None or cx is None:
+        return x
+    ys = torch.arange(h, device=x.device).view(1, -1, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, -1)
+    inside = ((ys - cy).abs() <= ch // 2) & ((xs - cx).abs() <= cw // 2)
+    return torch.where(inside.unsqueeze(1), torch.full_like(x, -1.0), x)
+
+
+def flip(x: torch.Tensor, g: torch.Generator, prob: float = 0.5) -> torch.Tensor:
+    """Horizontal flip with probability `prob` per sample."""
+    do = (_rand(len(x), g, x) < prob).view(-1, 1, 1, 1)
+    return torch.where(do, x.flip(3), x)
+
+
+def scale(x: torch.Tensor, g: torch.Generator, ratio: float = 1.2) -> torch.Tensor:
+    """Scale x and y independently by factors in [1/ratio, ratio]."""
+    n = len(x)
+    sx = _rand(n, g, x) * (ratio - 1.0 / ratio) + 1.0 / ratio
+    sy = _rand(n, g, x) * (ratio - 1.0 / ratio) + 1.0 / ratio
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = sx
+    theta[:, 1, 1] = sy
+    return _affine(x, theta)
+
+
+def rotate(x: torch.Tensor, g: torch.Generator, degrees: float = 15.0) -> torch.Tensor:
+    """Rotate by an angle in ±degrees."""
+    n = len(x)
+    ang = (_rand(n, g, x) - 0.5) * 2 * degrees * math.pi / 180
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = torch.cos(ang)
+    theta[:, 0, 1] = torch.sin(-ang)
+    theta[:, 1, 0] = torch.sin(ang)
+    theta[:, 1, 1] = torch.cos(ang)
+    return _affine(x, theta)
+
+
+def colour(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return contrast(saturation(brightness(x, g), g), g)
+
+
+# The DSA strategy 'color_crop_cutout_flip_scale_rotate': one group per batch.
+OPS: dict[str, Op] = {
+    "color": colour,
+    "crop": crop,
+    "cutout": cutout,
+    "flip": flip,
+    "scale": scale,
+    "rotate": rotate,
+}
+
+
+def dsa(x: torch.Tensor, g: torch.Generator, ops: tuple[str, ...] = tuple(OPS)) -> torch.Tensor:
+    """Apply one DSA operation group, chosen by `g`, with per-sample parameters drawn from `g`."""
+    name = ops[int(torch.randint(len(ops), (1,), generator=g, device=g.device).item())]
+    return OPS[name](x, g)

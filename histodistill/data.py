@@ -1,0 +1,199 @@
+"""Real data: MedMNIST 2D datasets through the `medmnist` package, or the embedded scikit-learn digits.
+
+Everything downstream sees one format: `uint8` NHWC images and `int64` labels for the official (or, for digits,
+deterministic stratified) train / val / test splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HistodistillError
+
+SPLITS = ("train", "val", "test")
+EMBEDDED = ("digits",)
+MEDMNIST_SIZES = (28, 64, 128, 224)
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 NHWC images to size×size with bilinear interpolation (PIL); a no-op at the same size."""
+    from PIL import Image
+
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((images.shape[0], size, size, images.shape[3]), dtype=np.uint8)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+        arr = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
+        out[i] = arr.reshape(size, size, -1)
+    return out
+
+
+def load_digits_splits(size: int, split_seed: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
+    """scikit-learn's 1,797 real 8×8 digits, split train/val/test (stratified, seeded) and resized to `size`."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
+    labels = digits.target.astype(np.int64)
+    idx = np.arange(len(labels))
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=split_seed)
+    val_share = val_fraction / (1.0 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=split_seed)
+    images = resize_images(images, size)
+    out: dict[str, np.ndarray] = {}
+    for name, part in zip(SPLITS, (np.sort(train), np.sort(val), np.sort(test))):
+        out[f"{name}_images"] = images[part]
+        out[f"{name}_labels"] = labels[part]
+    return out
+
+
+def medmnist_filename(flag: str, size: int) -> str:
+    """The official file name: `pathmnist.npz` at 28 px, `pathmnist_64.npz` at 64 px."""
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def medmnist_info(flag: str) -> dict:
+    """The medmnist INFO entry of a 2D flag; unknown or 3D flags raise a clear error listing the valid ones."""
+    import medmnist
+    from medmnist.info import INFO
+
+    flags_2d = sorted(
+        f
+        for f, info in INFO.items()
+        if issubclass(getattr(medmnist, info["python_class"]), medmnist.dataset.MedMNIST2D)
+        and not info["task"].startswith("multi-label")  # one class per image is what selection needs
+    )
+    if flag not in flags_2d:
+        raise HistodistillError(
+            f"dataset.name: unknown dataset {flag!r}. Use 'digits' (embedded, offline) or a single-label MedMNIST 2D flag: "
+            + ", ".join(flags_2d)
+        )
+    return INFO[flag]
+
+
+def check_dataset(name: str, size: int) -> None:
+    """Validate a dataset name and size before any work is done."""
+    if name in EMBEDDED:
+        if not 8 <= size <= 256:
+            raise HistodistillError(f"dataset.size: {size} is unsupported for {name!r}; use 8 to 256 pixels")
+        return
+    medmnist_info(name)
+    if size not in MEDMNIST_SIZES:
+        raise HistodistillError(f"dataset.size: {size} is unsupported for MedMNIST; use one of {list(MEDMNIST_SIZES)}")
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_medmnist(flag: str, size: int, root: Path) -> Path:
+    """Download the official `.npz` into `root` (users with internet), verifying its MD5."""
+    info = medmnist_info(flag)
+    suffix = "" if size == 28 else f"_{size}"
+    url, md5 = info[f"url{suffix}"], info[f"MD5{suffix}"]
+    target = root / medmnist_filename(flag, size)
+    tmp = target.with_suffix(".part")
+    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:
+        while block := response.read(1 << 20):
+            fh.write(block)
+    if _md5(tmp) != md5:
+        tmp.unlink()
+        raise HistodistillError(f"downloaded {url} but its MD5 does not match {md5}; try again")
+    os.replace(tmp, target)
+    return target
+
+
+def load_medmnist_splits(flag: str, size: int, root: str | os.PathLike, download: bool) -> dict[str, np.ndarray]:
+    """Official train/val/test splits of a MedMNIST 2D dataset, read through medmnist's own Dataset class.
+
+    The file is looked for in `root` first; if missing and `download` is true it is fetched. Without it (or offline)
+    the error names the file to put where and the config keys to set.
+    """
+    import medmnist
+
+    info = medmnist_info(flag)
+    if size not in MEDMNIST_SIZES:
+        raise HistodistillError(f"dataset.size: {size} is unsupported for MedMNIST; use one of {list(MEDMNIST_SIZES)}")
+    root = Path(root).expanduser().resolve()
+    fname = medmnist_filename(flag, size)
+    how = (
+        f"Download {fname} from {info['url' + ('' if size == 28 else f'_{size}')]} and put it in {root} "
+        f"(config key dataset.data_dir), or set dataset.download: true on a machine with internet."
+    )
+    if not (root / fname).exists():
+        if not download:
+            raise HistodistillError(f"MedMNIST file {root / fname} not found. {how}")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            download_medmnist(flag, size, root)
+        except HistodistillError:
+            raise
+        except Exception as exc:
+            raise HistodistillError(f"could not download {fname} ({type(exc).__name__}: {exc}). {how}") from exc
+    cls = getattr(medmnist, info["python_class"])
+    out: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        try:
+            ds = cls(split=split, root=str(root), size=size, download=False)
+        except Exception as exc:
+            raise HistodistillError(f"{root / fname}: could not be read by medmnist ({exc}). {how}") from exc
+        # medmnist's __len__ asserts the official counts, so read the arrays directly (works for any subset).
+        imgs = np.asarray(ds.imgs)
+        if imgs.ndim == 3:
+            imgs = imgs[..., None]
+        out[f"{split}_images"] = imgs.astype(np.uint8)
+        out[f"{split}_labels"] = np.asarray(ds.labels).reshape(len(imgs), -1)[:, 0].astype(np.int64)
+    return out
+
+
+def class_names(name: str, n_classes: int) -> list[str]:
+    """Human-readable class names (MedMNIST INFO labels, or the digit itself)."""
+    if name in EMBEDDED:
+        return [str(c) for c in range(n_classes)]
+    labels = medmnist_info(name)["label"]
+    return [labels[str(c)] for c in range(n_classes)]
+
+
+def load_real(
+    name: str,
+    size: int,
+    data_dir: str | os.PathLike = "data/medmnist",
+    download: bool = False,
+    split_seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.3,
+) -> dict[str, np.ndarray]:
+    """The real dataset as uint8 NHWC images + int64 labels per split, plus `n_classes`."""
+    check_dataset(name, size)
+    if name == "digits":
+        arrays = load_digits_splits(size, split_seed, val_fraction, test_fraction)
+    else:
+        arrays = load_medmnist_splits(name, size, data_dir, download)
+    n_classes = int(max(arrays[f"{s}_labels"].max() for s in SPLITS)) + 1
+    arrays["n_classes"] = np.asarray(n_classes, dtype=np.int64)
+    return arrays
+
+
+def validate_images(path: str, images: np.ndarray, labels: np.ndarray, n_classes: int, size: int, channels: int) -> None:
+    """Check that a subset file fits the dataset: uint8 NHWC of the right size and labels in range."""
+    if images.ndim != 4 or images.shape[1:] != (size, size, channels):
+        raise HistodistillError(
+            f"{path}: images have shape {tuple(images.shape)}, expected (N, {size}, {size}, {channels}) for this dataset"
+        )
+    if len(labels) != len(images):
+        raise HistodistillError(f"{path}: {len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise HistodistillError(
+            f"{path}: labels must lie in 0..{n_classes - 1}, found {int(labels.min())}..{int(labels.max())}"
+        )

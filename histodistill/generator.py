@@ -1,0 +1,445 @@
+"""Class-conditional latent diffusion from diffusers parts.
+
+* Autoencoder: `AutoencoderKL` trained on the real train split (reconstruction + KL), or a local pretrained one.
+  The latent shift and scale are computed from the data and stored with the checkpoint.
+* Denoiser: `UNet2DModel` with class embeddings, or `DiTTransformer2DModel`; label dropout for classifier-free
+  guidance (the null class is index `n_classes`); EMA copy used for sampling; AdamW with linear warm-up; bf16
+  autocast on CUDA. Training is resumable from periodic checkpoints that hold weights, EMA, optimiser, LR scheduler,
+  step and RNG state.
+* Sampling: DDIM or DPM-Solver++ with a guidance scale, seeded, batched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import HistodistillError
+from .images import to_model_space, to_uint8
+
+log = logging.getLogger(__name__)
+
+SCHEDULERS = ("ddim", "dpmsolver++")
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    block_out_channels: tuple[int, ...] = (32, 64)
+    latent_channels: int = 4
+    layers_per_block: int = 1
+    norm_num_groups: int = 8
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    kl_weight: float = 1e-6
+    pretrained: str | None = None
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    arch: str = "unet"
+    block_out_channels: tuple[int, ...] = (64, 128)
+    layers_per_block: int = 1
+    attention: bool = False
+    transformer_layers: int = 6
+    transformer_heads: int = 4
+    transformer_head_dim: int = 32
+    patch_size: int = 2
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    label_dropout: float = 0.15
+    ema_decay: float = 0.995
+    train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    checkpoint_every: int = 200
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------------------------- autoencoder
+
+
+def build_autoencoder(cfg: AutoencoderConfig, channels: int, size: int) -> nn.Module:
+    from diffusers import AutoencoderKL
+
+    n = len(cfg.block_out_channels)
+    return AutoencoderKL(
+        in_channels=channels,
+        out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(cfg.block_out_channels),
+        layers_per_block=cfg.layers_per_block,
+        latent_channels=cfg.latent_channels,
+        norm_num_groups=cfg.norm_num_groups,
+        sample_size=size,
+    )
+
+
+def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey images into an RGB autoencoder (repeat) and back (mean)."""
+    if x.shape[1] == channels:
+        return x
+    if channels == 3 and x.shape[1] == 1:
+        return x.repeat(1, 3, 1, 1)
+    if channels == 1 and x.shape[1] == 3:
+        return x.mean(dim=1, keepdim=True)
+    raise HistodistillError(f"cannot map {x.shape[1]}-channel images to a {channels}-channel autoencoder")
+
+
+class LatentCodec:
+    """An autoencoder plus the latent normalisation: z = (mean_or_sample − shift) · scale."""
+
+    def __init__(self, vae: nn.Module, shift: float, scale: float, data_channels: int):
+        self.vae = vae.eval().requires_grad_(False)
+        self.shift, self.scale, self.data_channels = float(shift), float(scale), data_channels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @torch.no_grad()
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.vae.encode(_match_channels(x, self.vae.config.in_channels)).latent_dist
+        return (d.mean - self.shift) * self.scale, d.std * self.scale
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.vae.decode(z / self.scale + self.shift).sample
+        return _match_channels(x, self.data_channels).clamp(-1, 1)
+
+
+def train_autoencoder(images: np.ndarray, cfg: AutoencoderConfig, seed: int, device: torch.device, progress: bool = True) -> dict[str, Any]:
+    """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x_all = to_model_space(images, device)
+    channels, size = images.shape[3], images.shape[1]
+    if cfg.pretrained:
+        path = Path(cfg.pretrained).expanduser()
+        if not path.is_dir():
+            raise HistodistillError(f"generator.autoencoder.pretrained: {path} is not a directory with a diffusers AutoencoderKL")
+        vae = AutoencoderKL.from_pretrained(path, local_files_only=True).to(device)
+        log.info("loaded pretrained autoencoder from %s", path)
+    else:
+        vae = build_autoencoder(cfg, channels, size).to(device)
+        opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+        vae.train()
+        bar = tqdm(range(cfg.steps), desc="autoencoder", disable=not progress, mininterval=10)
+        for step in bar:
+            idx = torch.randint(len(x_all), (min(cfg.batch_size, len(x_all)),), generator=g, device=device)
+            x = x_all[idx]
+            with autocast(device):
+                dist = vae.encode(x).latent_dist
+                z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=g, device=device)
+                rec = vae.decode(z).sample
+            rec_loss = F.mse_loss(rec.float(), x)
+            kl = dist.kl().mean() / x[0].numel()
+            loss = rec_loss + cfg.kl_weight * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % 100 == 0 or step == cfg.steps - 1:
+                log.info("autoencoder step %d rec %.5f kl %.3f", step, rec_loss.item(), kl.item())
+    vae.eval()
+    with torch.no_grad():
+        means = torch.cat([vae.encode(_match_channels(x_all[i : i + 512], vae.config.in_channels)).latent_dist.mean for i in range(0, len(x_all), 512)])
+    shift = float(means.mean())
+    scale = float(1.0 / means.std().clamp_min(1e-6))
+    codec = LatentCodec(vae, shift, scale, channels)
+    rec = torch.cat([codec.decode(codec.posterior(x_all[i : i + 512])[0]) for i in range(0, len(x_all), 512)])
+    rec_mse = float(F.mse_loss(rec, x_all))
+    log.info("autoencoder: latent shift %.4f scale %.4f, reconstruction MSE %.5f (model space)", shift, scale, rec_mse)
+    return {
+        "kind": "autoencoder",
+        "vae_config": dict(vae.config),
+        "state_dict": {k: v.cpu() for k, v in vae.state_dict().items()},
+        "shift": shift,
+        "scale": scale,
+        "data_channels": channels,
+        "size": size,
+        "reconstruction_mse": rec_mse,
+    }
+
+
+def _plain_config(cfg: dict) -> dict:
+    """A diffusers config as plain JSON-like values (checkpoints are loaded with weights_only=True)."""
+    out = {}
+    for k, v in cfg.items():
+        if k.startswith("_"):
+            continue
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def load_codec(path: str | os.PathLike, device: torch.device) -> LatentCodec:
+    from diffusers import AutoencoderKL
+
+    ckpt = load_checkpoint(path, required=("vae_config", "state_dict", "shift", "scale"))
+    vae = AutoencoderKL.from_config(ckpt["vae_config"])
+    vae.load_state_dict(ckpt["state_dict"])
+    return LatentCodec(vae.to(device), ckpt["shift"], ckpt["scale"], ckpt["data_channels"])
+
+
+# ------------------------------------------------------------------------------------------------ denoiser
+
+
+def build_denoiser(cfg: DenoiserConfig, latent_channels: int, latent_size: int, n_classes: int) -> nn.Module:
+    """A class-conditional denoiser with n_classes + 1 label embeddings (the last is the null label)."""
+    if cfg.arch == "unet":
+        from diffusers import UNet2DModel
+
+        n = len(cfg.block_out_channels)
+        down = ["DownBlock2D"] * n
+        up = ["UpBlock2D"] * n
+        if cfg.attention:
+            down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+        groups = min(32, min(cfg.block_out_channels))
+        return UNet2DModel(
+            sample_size=latent_size,
+            in_channels=latent_channels,
+            out_channels=latent_channels,
+            block_out_channels=tuple(cfg.block_out_channels),
+            down_block_types=tuple(down),
+            up_block_types=tuple(up),
+            layers_per_block=cfg.layers_per_block,
+            norm_num_groups=groups,
+            num_class_embeds=n_classes + 1,
+            add_attention=cfg.attention,
+        )
+    if cfg.arch == "dit":
+        from diffusers import DiTTransformer2DModel
+
+        if latent_size % cfg.patch_size:
+            raise HistodistillError(f"generator.denoiser.patch_size {cfg.patch_size} does not divide the latent size {latent_size}")
+        model = DiTTransformer2DModel(
+            num_attention_heads=cfg.transformer_heads,
+            attention_head_dim=cfg.transformer_head_dim,
+            in_channels=latent_channels,
+            out_channels=latent_channels,
+            num_layers=cfg.transformer_layers,
+            sample_size=latent_size,
+            patch_size=cfg.patch_size,
+            num_embeds_ada_norm=n_classes,  # the table has n_classes + 1 rows; the last is the null label
+        )
+        for module in model.modules():  # label dropout is ours (seeded), not the model's internal one
+            if hasattr(module, "dropout_prob") and hasattr(module, "embedding_table"):
+                module.dropout_prob = 0.0
+        return model
+    raise HistodistillError(f"generator.denoiser.arch: unknown {cfg.arch!r}; use 'unet' or 'dit'")
+
+
+def denoise(model: nn.Module, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Noise prediction of either architecture."""
+    if t.ndim == 0:
+        t = t.expand(len(z))
+    return model(z, t, class_labels=y).sample
+
+
+def make_train_scheduler(cfg: DenoiserConfig):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule, clip_sample=False)
+
+
+def _warmup(step: int, warmup: int) -> float:
+    return min(1.0, (step + 1) / max(1, warmup))
+
+
+def train_denoiser(
+    codec: LatentCodec,
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    cfg: DenoiserConfig,
+    seed: int,
+    checkpoint_path: str | os.PathLike,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
+    final checkpoint dict (EMA weights) for sampling."""
+    import functools
+
+    device = codec.device
+    torch.manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x_all = to_model_space(images, device)
+    with torch.no_grad():
+        parts = [codec.posterior(x_all[i : i + 512]) for i in range(0, len(x_all), 512)]
+    z_mean = torch.cat([p[0] for p in parts])
+    z_std = torch.cat([p[1] for p in parts])
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+    latent_channels, latent_size = z_mean.shape[1], z_mean.shape[2]
+
+    model = build_denoiser(cfg, latent_channels, latent_size, n_classes).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_warmup, warmup=cfg.warmup_steps))
+    noise_sched = make_train_scheduler(cfg)
+    alphas = noise_sched.alphas_cumprod.to(device)
+    fingerprint = {"config": _jsonable(asdict(cfg)), "n_classes": n_classes, "seed": seed, "n_train": len(images)}
+
+    start = 0
+    checkpoint_path = Path(checkpoint_path)
+    if checkpoint_path.exists():
+        ckpt = load_checkpoint(checkpoint_path, required=("model", "ema", "optimizer", "lr_scheduler", "step", "rng", "fingerprint"))
+        if ckpt["fingerprint"] == fingerprint:
+            model.load_state_dict(ckpt["model"])
+            ema.load_state_dict(ckpt["ema"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["lr_scheduler"])
+            g.set_state(ckpt["rng"]["generator"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            start = int(ckpt["step"])
+            log.info("resumed denoiser training from checkpoint %s at step %d of %d", checkpoint_path, start, cfg.steps)
+        else:
+            log.info("ignoring checkpoint %s: it was written for other settings; starting from step 0", checkpoint_path)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("denoiser %s: %.2fM parameters, latents %dx%dx%d, %d steps", cfg.arch, n_params / 1e6, latent_channels, latent_size, latent_size, cfg.steps)
+
+    model.train()
+    bar = tqdm(range(start, cfg.steps), desc="denoiser", disable=not progress, mininterval=10, initial=start, total=cfg.steps)
+    for step in bar:
+        idx = torch.randint(len(z_mean), (min(cfg.batch_size, len(z_mean)),), generator=g, device=device)
+        z0 = z_mean[idx] + z_std[idx] * torch.randn(z_mean[idx].shape, generator=g, device=device)
+        y = y_all[idx].clone()
+        drop = torch.rand(len(y), generator=g, device=device) < cfg.label_dropout
+        y[drop] = n_classes
+        t = torch.randint(cfg.train_timesteps, (len(y),), generator=g, device=device)
+        noise = torch.randn(z0.shape, generator=g, device=device)
+        a = alphas[t].view(-1, 1, 1, 1)
+        zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
+        with autocast(device):
+            pred = denoise(model, zt, t, y)
+        loss = F.mse_loss(pred.float(), noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        done = step + 1
+        if done % 100 == 0 or done == cfg.steps:
+            log.info("denoiser step %d loss %.4f lr %.2e", done, loss.item(), sched.get_last_lr()[0])
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "lr_scheduler": sched.state_dict(),
+                    "step": done,
+                    "rng": {"generator": g.get_state(), "torch": torch.get_rng_state()},
+                    "fingerprint": fingerprint,
+                },
+            )
+            log.info("checkpoint at step %d -> %s", done, checkpoint_path)
+    return {
+        "kind": "denoiser",
+        "arch": cfg.arch,
+        "model_config": _plain_config(dict(ema.config)),
+        "state_dict": {k: v.cpu() for k, v in ema.state_dict().items()},
+        "n_classes": n_classes,
+        "latent_channels": latent_channels,
+        "latent_size": latent_size,
+        "train_timesteps": cfg.train_timesteps,
+        "beta_schedule": cfg.beta_schedule,
+        "steps_trained": cfg.steps,
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def load_denoiser(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    ckpt = load_checkpoint(path, required=("arch", "model_config", "state_dict", "n_classes"))
+    if ckpt["arch"] == "unet":
+        from diffusers import UNet2DModel as cls
+    else:
+        from diffusers import DiTTransformer2DModel as cls
+    model = cls.from_config(ckpt["model_config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval().requires_grad_(False), ckpt
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+
+def make_sampler(name: str, train_timesteps: int, beta_schedule: str):
+    """A diffusers inference scheduler matching the training noise schedule."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    common = dict(num_train_timesteps=train_timesteps, beta_schedule=beta_schedule)
+    if name == "ddim":
+        return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=False)
+    if name == "dpmsolver++":
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    raise HistodistillError(f"pool.scheduler: unknown {name!r}; use one of {SCHEDULERS}")
+
+
+@torch.no_grad()
+def sample_images(
+    codec: LatentCodec,
+    model: nn.Module,
+    meta: dict[str, Any],
+    labels: np.ndarray,
+    scheduler: str,
+    steps: int,
+    guidance: float,
+    seed: int,
+    batch_size: int,
+    progress: bool = True,
+) -> np.ndarray:
+    """Sample one image per entry of `labels` with classifier-free guidance; returns uint8 NHWC."""
+    device = codec.device
+    g = torch.Generator(device=device).manual_seed(seed)
+    n_classes = meta["n_classes"]
+    shape = (meta["latent_channels"], meta["latent_size"], meta["latent_size"])
+    out = []
+    for start in tqdm(range(0, len(labels), batch_size), desc="sample", disable=not progress, mininterval=10):
+        y = torch.from_numpy(labels[start : start + batch_size].astype(np.int64)).to(device)
+        z = torch.randn((len(y), *shape), generator=g, device=device)
+        sampler = make_sampler(scheduler, meta["train_timesteps"], meta["beta_schedule"])
+        sampler.set_timesteps(steps, device=device)
+        z = z * sampler.init_noise_sigma
+        y_in = torch.cat([y, torch.full_like(y, n_classes)])
+        for t in sampler.timesteps:
+            z_in = sampler.scale_model_input(torch.cat([z, z]), t)
+            with autocast(device):
+                eps = denoise(model, z_in, t, y_in).float()
+            eps_c, eps_u = eps.chunk(2)
+            eps = eps_u + guidance * (eps_c - eps_u)
+            z = sampler.step(eps, t, z).prev_sample
+        out.append(to_uint8(codec.decode(z)))
+    return np.concatenate(out) if out else np.zeros((0,), np.uint8)

@@ -1,0 +1,120 @@
+"""Tables and figures: aggregation of per-seed metrics, Markdown table, accuracy plot, sample grids."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("acc", "auc", "f1")
+_SUBSET = re.compile(r"^(?P<method>.+)_ipc(?P<ipc>\d+|all)$")
+
+
+def parse_subset(name: str) -> tuple[str, str]:
+    m = _SUBSET.match(name)
+    if not m:
+        raise ValueError(f"not a subset name: {name!r}")
+    return m["method"], m["ipc"]
+
+
+def collect_results(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """One row per evaluation JSON: method, ipc, model, seed and the metrics."""
+    rows = []
+    for p in paths:
+        with open(p) as fh:
+            r = json.load(fh)
+        method, ipc = parse_subset(r["subset"])
+        rows.append({"method": method, "ipc": ipc, "model": r["model"], "seed": r["seed"], **{k: r[k] for k in METRICS}})
+    return pd.DataFrame(rows)
+
+
+def _ipc_key(ipc: pd.Series) -> pd.Series:
+    return ipc.map(lambda v: 10**9 if v == "all" else int(v))
+
+
+def aggregate(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (ddof 1; 0 for one seed) and number of seeds per method, IPC and network."""
+    g = results.groupby(["method", "ipc", "model"], sort=False)
+    out = g[list(METRICS)].agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out["n_seeds"] = g.size()
+    out = out.reset_index().fillna({f"{m}_std": 0.0 for m in METRICS})
+    return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(drop=True)
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """Paper-style table: one row per method × network, one column group per IPC (ACC ± std, AUC, F1, in %)."""
+    ipcs = sorted(summary["ipc"].unique(), key=lambda v: 10**9 if v == "all" else int(v))
+    header = "| method | network | " + " | ".join(f"IPC {i}: ACC | AUC | F1" for i in ipcs) + " |"
+    sep = "|---|---|" + "---|---|---|" * len(ipcs)
+    lines = [header, sep]
+    for (method, model), grp in summary.groupby(["method", "model"], sort=False):
+        cells = []
+        for i in ipcs:
+            row = grp[grp["ipc"] == i]
+            if row.empty:
+                cells.append(" | | ")
+                continue
+            r = row.iloc[0]
+            cells.append(f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}")
+        lines.append(f"| {method} | {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_figure(summary: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
+    """Test accuracy (mean ± std over seeds) against IPC, one line per method; full real data as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(summary["model"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        s = summary[summary["model"] == model]
+        for method, grp in s.groupby("method", sort=False):
+            if (grp["ipc"] == "all").all():
+                r = grp.iloc[0]
+                ax.axhline(r.acc_mean, ls="--", color="k", lw=1, label=f"{method} ({100 * r.acc_mean:.1f}%)")
+                continue
+            grp = grp[grp["ipc"] != "all"].assign(x=lambda d: d["ipc"].astype(int)).sort_values("x")
+            ax.errorbar(grp["x"], grp["acc_mean"], yerr=grp["acc_std"], marker="o", capsize=3, label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("images per class (IPC)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{title} {model}".strip())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, max_per_class: int = 10, title: str = "") -> None:
+    """One row per class, up to `max_per_class` images each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = np.unique(labels)
+    cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in classes)))
+    fig, axes = plt.subplots(len(classes), cols, figsize=(cols * 0.8 + 0.6, len(classes) * 0.8 + 0.4), squeeze=False)
+    for r, c in enumerate(classes):
+        members = images[labels == c][:cols]
+        for k in range(cols):
+            ax = axes[r][k]
+            ax.axis("off")
+            if k < len(members):
+                img = members[k]
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
+        axes[r][0].set_title(str(c), fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

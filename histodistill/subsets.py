@@ -1,0 +1,62 @@
+"""Subset files: `results/{ds}/subsets/{method}_ipc{ipc}.npz` with images, labels and source indices."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import HistodistillError
+from .io import load_npz, save_npz
+from .select import COMMUNITY_COLUMNS, check_budget, select_by_communities
+
+
+def save_subset(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str) -> None:
+    """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real')."""
+    save_npz(
+        path,
+        images=np.ascontiguousarray(images, dtype=np.uint8),
+        labels=np.asarray(labels, dtype=np.int64),
+        indices=np.asarray(indices, dtype=np.int64),
+        source=np.asarray(source),
+    )
+
+
+def load_subset(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    return load_npz(path, required=("images", "labels"))
+
+
+def per_class_selection(labels: np.ndarray, ipc: int, pick: Callable[[int, np.ndarray], np.ndarray], where: str) -> np.ndarray:
+    """Apply `pick(class, member_indices) -> local indices` to every class; returns global indices, class by class."""
+    classes = np.unique(labels)
+    check_budget(ipc, {int(c): int((labels == c).sum()) for c in classes}, where)
+    out = []
+    for c in classes:
+        members = np.where(labels == c)[0]
+        local = pick(int(c), members)
+        if len(local) != ipc or len(set(local.tolist())) != ipc:
+            raise AssertionError(f"selector returned {len(local)} indices for class {c}, expected {ipc} distinct")
+        out.append(members[local])
+    return np.concatenate(out).astype(np.int64)
+
+
+def read_communities(path: str | os.PathLike, n_nodes: int) -> pd.DataFrame:
+    df = pd.read_csv(path, sep="\t")
+    missing = [c for c in COMMUNITY_COLUMNS if c not in df.columns]
+    if missing:
+        raise HistodistillError(f"{path}: missing columns {missing}")
+    if len(df) != n_nodes or set(df["node"]) != set(range(n_nodes)):
+        raise HistodistillError(f"{path}: has {len(df)} nodes but the class has {n_nodes} pool images; rerun the graph")
+    return df
+
+
+def infodist_indices(labels: np.ndarray, community_files: list[str], ipc: int, rank: str) -> np.ndarray:
+    """Global pool indices chosen by InfoDist for every class (community file c holds class c)."""
+
+    def pick(c: int, members: np.ndarray) -> np.ndarray:
+        df = read_communities(community_files[c], len(members))
+        return select_by_communities(df, ipc, rank)
+
+    return per_class_selection(labels, ipc, pick, where=f"select infodist (IPC {ipc})")

@@ -1,0 +1,193 @@
+"""Training and testing of classifiers (embedders and evaluators), and the evaluation metrics.
+
+Protocol (InfoDist, without the released code's defects): one normalisation for train and test; cross-entropy on
+logits; SGD with momentum and weight decay; linear warm-up for the first half of the epochs, cosine decay for the
+second; an EMA of the weights (updated once per epoch) is what gets tested; optional DSA augmentation and the
+boundary-guided semi-push-pull contrastive term.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .augment import dsa
+from .images import to_model_space
+from .nets import build_classifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    net: str = "convnet"
+    depth: int = 3
+    width: int = 64
+    epochs: int = 300
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    ema_decay: float = 0.995
+    dsa: bool = True
+    contrastive_weight: float = 1.0
+    contrastive_beta: float = 0.9
+    contrastive_tau: float = 0.3
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def boundary_contrastive_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float = 0.9, tau: float = 0.3) -> torch.Tensor:
+    """Boundary-guided semi-push-pull term, summed over the classes present in the batch.
+
+    Scores are softmax probabilities. For class c with positives P (samples labelled c): the boundary b_c is the
+    k-th largest positive score, k = max(1, ⌊|P|·β⌋), detached; b_non = b_c − τ. The term is the mean of (b_c − s)
+    over positives scoring below b_c plus the mean of (s − b_non) over negatives scoring above b_non (a mean over an
+    empty set counts as 0).
+    """
+    scores = logits.softmax(dim=1)
+    total = logits.new_zeros(())
+    for c in torch.unique(labels).tolist():
+        pos_mask = labels == c
+        s_pos = scores[pos_mask, c]
+        s_neg = scores[~pos_mask, c]
+        k = max(1, int(math.floor(len(s_pos) * beta)))
+        b_c = torch.topk(s_pos.detach(), k).values[-1]
+        b_non = b_c - tau
+        low = s_pos < b_c
+        if low.any():
+            total = total + (b_c - s_pos[low]).mean()
+        high = s_neg > b_non
+        if high.any():
+            total = total + (s_neg[high] - b_non).mean()
+    return total
+
+
+def lr_at(epoch: int, epochs: int, base_lr: float) -> float:
+    """Linear warm-up over the first half of the epochs, cosine decay over the second."""
+    half = max(1, epochs // 2)
+    if epoch < half:
+        return base_lr * (epoch + 1) / half
+    rest = max(1, epochs - half)
+    return 0.5 * base_lr * (1 + math.cos(math.pi * (epoch - half) / rest))
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1.0 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    seed: int,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    desc: str = "train",
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    val_every: int = 10,
+) -> nn.Module:
+    """Train a classifier on uint8 NHWC `images`; returns the EMA model in eval mode.
+
+    Small sets live on the device as one tensor; batches are drawn by a seeded permutation each epoch. With `val`
+    (images, labels), the EMA is scored on it every `val_every` epochs and the best-scoring weights are returned
+    (validation-based model choice).
+    """
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x_all = to_model_space(images, device)
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+    size, channels = images.shape[1], images.shape[3]
+    model = build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    n = len(x_all)
+    bs = min(cfg.batch_size, n)
+    best_acc, best_state = -1.0, None
+    for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, mininterval=5, leave=False):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(epoch, cfg.epochs, cfg.lr)
+        model.train()
+        perm = torch.randperm(n, generator=g, device=device)
+        for start in range(0, n, bs):
+            idx = perm[start : start + bs]
+            x, y = x_all[idx], y_all[idx]
+            if cfg.dsa:
+                x = dsa(x, g)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            if cfg.contrastive_weight > 0:
+                loss = loss + cfg.contrastive_weight * boundary_contrastive_loss(
+                    logits, y, cfg.contrastive_beta, cfg.contrastive_tau
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        # EMA warm-up (decay ramps to cfg.ema_decay) so short runs are not dominated by the first epochs' weights.
+        _ema_update(ema, model, min(cfg.ema_decay, epoch / (epoch + 10)))
+        if val is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == cfg.epochs):
+            acc = float((predict_logits(ema, val[0], device).argmax(1) == val[1]).mean())
+            if acc > best_acc:
+                best_acc, best_state = acc, copy.deepcopy(ema.state_dict())
+            log.info("%s epoch %d validation accuracy %.4f", desc, epoch + 1, acc)
+    if best_state is not None:
+        ema.load_state_dict(best_state)
+        log.info("%s: kept the weights with the best validation accuracy %.4f", desc, best_acc)
+    return ema.eval()
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+    """Logits of a trained classifier for uint8 NHWC images."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        out.append(model(to_model_space(images[start : start + batch_size], device)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+@torch.no_grad()
+def embed_images(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+    """Penultimate-layer features (float32) of uint8 NHWC images."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        out.append(model.embed(to_model_space(images[start : start + batch_size], device)).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Accuracy, macro one-vs-rest AUC and macro F1 (scikit-learn) from logits."""
+    from scipy.special import softmax
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    probs = softmax(logits.astype(np.float64), axis=1)
+    pred = probs.argmax(axis=1)
+    if n_classes == 2:
+        auc = roc_auc_score(labels, probs[:, 1])
+    else:
+        auc = roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(n_classes))
+    return {
+        "acc": float(accuracy_score(labels, pred)),
+        "auc": float(auc),
+        "f1": float(f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0)),
+    }

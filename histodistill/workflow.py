@@ -1,0 +1,119 @@
+"""Helpers shared by the Snakefile (config checks, target lists) and the rule scripts (job setup)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import HistodistillError
+
+POOL_METHODS = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter")
+REAL_METHODS = ("random_real", "full_real")
+
+
+def dataset_id(config: dict[str, Any]) -> str:
+    """`{name}_{size}`, e.g. digits_16 or pathmnist_64."""
+    return f"{config['dataset']['name']}_{config['dataset']['size']}"
+
+
+def n_classes_of(name: str) -> int:
+    """Number of classes, known before any data is loaded (so per-class jobs can be declared)."""
+    if name == "digits":
+        return 10
+    from .data import medmnist_info
+
+    return len(medmnist_info(name)["label"])
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Checks the schema cannot express; each raises one clear error naming the key."""
+    from .data import check_dataset, medmnist_filename
+
+    ds = config["dataset"]
+    check_dataset(ds["name"], ds["size"])
+    if ds["name"] != "digits" and not ds["download"]:
+        path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
+        if not path.exists():
+            from .data import medmnist_info
+
+            suffix = "" if ds["size"] == 28 else f"_{ds['size']}"
+            raise HistodistillError(
+                f"MedMNIST file {path} not found. Download {path.name} from "
+                f"{medmnist_info(ds['name'])['url' + suffix]} and put it in {path.parent} (config key "
+                "dataset.data_dir), or set dataset.download: true on a machine with internet."
+            )
+    pool_per_class = config["pool"]["shards"] * config["pool"]["per_class"]
+    too_big = [ipc for ipc in config["select"]["ipc"] if ipc > pool_per_class]
+    if too_big and any(m in POOL_METHODS for m in config["select"]["methods"]):
+        raise HistodistillError(
+            f"select.ipc: IPC {max(too_big)} is larger than the synthetic pool per class ({pool_per_class} = "
+            "pool.shards × pool.per_class); lower select.ipc or raise pool.per_class"
+        )
+    if len(set(config["select"]["ipc"])) != len(config["select"]["ipc"]):
+        raise HistodistillError(f"select.ipc: duplicate values in {config['select']['ipc']}")
+    depth = config["evaluate"]["depth"]
+    if ds["size"] < 2**depth:
+        raise HistodistillError(f"evaluate.depth: {depth} pooling stages need images of at least {2**depth}px")
+    ae_down = 2 ** (len(config["generator"]["autoencoder"]["block_out_channels"]) - 1)
+    if ds["size"] % ae_down:
+        raise HistodistillError(
+            f"generator.autoencoder.block_out_channels: {len(config['generator']['autoencoder']['block_out_channels'])} "
+            f"blocks downsample by {ae_down}, which does not divide dataset.size {ds['size']}"
+        )
+
+
+def subset_names(config: dict[str, Any]) -> list[str]:
+    """`{method}_ipc{ipc}` for every configured method and IPC; full real data is `full_real_ipcall`."""
+    names = []
+    for method in config["select"]["methods"]:
+        if method == "full_real":
+            names.append("full_real_ipcall")
+        else:
+            names.extend(f"{method}_ipc{ipc}" for ipc in config["select"]["ipc"])
+    return names
+
+
+# ----------------------------------------------------------------------------------------- job-side glue
+
+
+def configure_logging(log_path: str | None) -> logging.Logger:
+    """Log to the rule's log file (and stderr); tqdm progress goes to the same stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="a"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    return logging.getLogger("histodistill")
+
+
+def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
+    """Run a rule body with logging, thread count, GPU lease and clean error reporting.
+
+    `body(snakemake, device)` does the work. A HistodistillError (bad input) is reported as one line — in the log
+    and on stderr — and the job exits with status 1; other exceptions keep their traceback (they are bugs).
+    """
+    from .gpu import gpu_lease
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    log = configure_logging(log_path)
+    want_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0)
+    try:
+        with gpu_lease(want_gpu) as gpus:
+            import torch
+
+            torch.set_num_threads(max(1, int(snakemake.threads)))
+            requested = snakemake.config.get("device", "auto")
+            device = torch.device("cuda" if requested in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+            if requested == "cuda" and device.type != "cuda":
+                raise HistodistillError("device: 'cuda' requested but no CUDA device is visible; use 'auto' or 'cpu'")
+            log.info("rule %s on %s (threads %s, leased GPUs %s)", snakemake.rule, device, snakemake.threads, gpus)
+            body(snakemake, device)
+    except HistodistillError as exc:
+        log.error("%s", exc)
+        print(f"histodistill error: {exc}", file=sys.stderr)
+        sys.exit(1)
+

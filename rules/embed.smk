@@ -1,0 +1,44 @@
+rule train_embedder:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/embedder/{{net}}.pt",
+    wildcard_constraints:
+        net="convnet|resnet18",
+    params:
+        embed=config["embed"],
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/train_embedder_{{net}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_embedder_{{net}}.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/train_embedder.py"
+
+
+def embedder_input(wildcards):
+    return [] if wildcards.net == "pixels" else [f"{RESULTS}/embedder/{wildcards.net}.pt"]
+
+
+rule embed_pool:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embedder=embedder_input,
+    output:
+        embeddings=f"{RESULTS}/embeddings/{{net}}.npy",
+        labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
+    wildcard_constraints:
+        net="convnet|resnet18|pixels",
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/embed_pool_{{net}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/embed_pool.py"

@@ -1,0 +1,28 @@
+def subset_input(wildcards):
+    if wildcards.subset == "full_real_ipcall":
+        return []
+    return [f"{RESULTS}/subsets/{wildcards.subset}.npz"]
+
+
+rule evaluate_subset:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        subset=subset_input,
+    output:
+        expand(
+            f"{RESULTS}/eval/{{{{subset}}}}/{{{{model}}}}_seed{{seed}}.json",
+            seed=config["evaluate"]["seeds"],
+        ),
+    params:
+        evaluate=config["evaluate"],
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/evaluate_{{subset}}_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_{{subset}}_{{model}}.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/evaluate_subset.py"

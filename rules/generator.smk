@@ -1,0 +1,43 @@
+rule train_autoencoder:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        protected(f"{RESULTS}/generator/autoencoder.pt"),
+    params:
+        autoencoder=config["generator"]["autoencoder"],
+        seed=config["generator"]["seed"],
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/train_autoencoder.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_autoencoder.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/train_autoencoder.py"
+
+
+rule train_denoiser:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+    output:
+        protected(f"{RESULTS}/generator/denoiser.pt"),
+    params:
+        denoiser=config["generator"]["denoiser"],
+        seed=config["generator"]["seed"],
+        # Periodic checkpoints live beside the output (not declared, so a failed or killed job keeps them).
+        checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/train_denoiser.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_denoiser.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/train_denoiser.py"

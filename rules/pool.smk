@@ -1,0 +1,39 @@
+rule sample_pool_shard:
+    input:
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+        denoiser=f"{RESULTS}/generator/denoiser.pt",
+    output:
+        f"{RESULTS}/pool/shard_{{shard}}.npz",
+    params:
+        per_class=config["pool"]["per_class"],
+        scheduler=config["pool"]["scheduler"],
+        steps=config["pool"]["steps"],
+        guidance=config["pool"]["guidance"],
+        batch_size=config["pool"]["batch_size"],
+        seed=lambda wc: config["pool"]["base_seed"] + int(wc.shard),
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/sample_pool_shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sample_pool_shard_{{shard}}.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/sample_pool_shard.py"
+
+
+rule pool_quality:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+    output:
+        f"{RESULTS}/pool/quality.json",
+    log:
+        f"{RESULTS}/logs/pool_quality.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/pool_quality.py"

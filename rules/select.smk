@@ -1,0 +1,74 @@
+rule find_communities:
+    input:
+        f"{RESULTS}/graph/{{net}}/class_{{c}}.edges.tsv.gz",
+    output:
+        communities=f"{RESULTS}/communities/{{net}}/class_{{c}}.tsv",
+        stats=f"{RESULTS}/communities/{{net}}/class_{{c}}.stats.json",
+    params:
+        trials=config["select"]["trials"],
+        seed=config["select"]["seed"],
+    threads: 1
+    log:
+        f"{RESULTS}/logs/find_communities_{{net}}_class_{{c}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/find_communities_{{net}}_class_{{c}}.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/find_communities.py"
+
+
+rule select_infodist:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+        communities=expand(f"{RESULTS}/communities/{NET}/class_{{c}}.tsv", c=CLASSES),
+    output:
+        f"{RESULTS}/subsets/infodist_ipc{{ipc}}.npz",
+    wildcard_constraints:
+        ipc=r"\d+",
+    params:
+        rank=config["select"]["rank"],
+    log:
+        f"{RESULTS}/logs/select_infodist_ipc{{ipc}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/select_infodist.py"
+
+
+rule select_pool_baseline:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embeddings=f"{RESULTS}/embeddings/{NET}.npy",
+        labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+    output:
+        f"{RESULTS}/subsets/{{method}}_ipc{{ipc}}.npz",
+    wildcard_constraints:
+        method="random_synthetic|kmeans|herding|kcenter",
+        ipc=r"\d+",
+    params:
+        seed=config["select"]["baseline_seed"],
+    log:
+        f"{RESULTS}/logs/select_{{method}}_ipc{{ipc}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/select_pool_baseline.py"
+
+
+rule select_random_real:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/subsets/random_real_ipc{{ipc}}.npz",
+    wildcard_constraints:
+        ipc=r"\d+",
+    params:
+        seed=config["select"]["baseline_seed"],
+    log:
+        f"{RESULTS}/logs/select_random_real_ipc{{ipc}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/select_random_real.py"

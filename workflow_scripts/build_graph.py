@@ -1,0 +1,27 @@
+"""Rule build_graph: the directed softmax-of-inverse-distance graph of one class, as a gzipped edge list."""
+
+import logging
+
+import numpy as np
+
+from histodistill.graph import GraphConfig, build_graph, write_edges
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    emb = np.load(smk.input.embeddings)
+    labels = np.load(smk.input.labels)
+    if len(emb) != len(labels):
+        from histodistill.errors import HistodistillError
+
+        raise HistodistillError(f"{smk.input.embeddings}: {len(emb)} rows but {len(labels)} pool labels; rerun embed_pool")
+    c = int(smk.wildcards.c)
+    members = np.where(labels == c)[0]
+    graph = build_graph(emb[members], GraphConfig(**smk.params.graph), where=f"{smk.input.embeddings} (class {c})")
+    logging.getLogger("histodistill").info(
+        "class %d: %d nodes, %d edges (density %.4f)", c, graph.n_nodes, graph.n_edges, graph.density
+    )
+    write_edges(smk.output[0], graph)
+
+
+run_job(snakemake, main)  # noqa: F821

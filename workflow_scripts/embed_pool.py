@@ -1,0 +1,26 @@
+"""Rule embed_pool: one embedding matrix for the whole pool (rows in pool order) and its labels."""
+
+import numpy as np
+
+from histodistill.embed import embed, load_embedder
+from histodistill.io import atomic_write_bytes
+from histodistill.pool import load_pool
+from histodistill.workflow import run_job
+
+
+def save_npy(path, array):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def main(smk, device):
+    images, labels = load_pool(smk.input.shards)
+    model = load_embedder(smk.input.embedder[0], device) if smk.input.embedder else None
+    save_npy(smk.output.embeddings, embed(images, model, device))
+    save_npy(smk.output.labels, labels)
+
+
+run_job(snakemake, main)  # noqa: F821

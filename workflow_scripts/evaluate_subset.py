@@ -1,0 +1,31 @@
+"""Rule evaluate_subset: one classifier per seed trained only on the subset; metrics on the real test split."""
+
+import logging
+
+from histodistill.data import validate_images
+from histodistill.evaluate import evaluate_subset, train_config_for
+from histodistill.io import load_npz, write_json
+from histodistill.subsets import load_subset
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    real = load_npz(smk.input.real)
+    n_classes = int(real["n_classes"])
+    full_real = smk.wildcards.subset == "full_real_ipcall"
+    if full_real:
+        images, labels = real["train_images"], real["train_labels"]
+    else:
+        subset = load_subset(smk.input.subset[0])
+        images, labels = subset["images"], subset["labels"]
+        size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
+        validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
+    cfg = train_config_for(smk.wildcards.model, smk.params.evaluate, full_real)
+    for seed, out in zip(smk.params.evaluate["seeds"], smk.output):
+        result = evaluate_subset(images, labels, real["test_images"], real["test_labels"], n_classes, cfg, seed, device)
+        result["subset"] = smk.wildcards.subset
+        logging.getLogger("histodistill").info("%s %s seed %d: %s", smk.wildcards.subset, cfg.net, seed, result)
+        write_json(out, result)
+
+
+run_job(snakemake, main)  # noqa: F821

@@ -1,0 +1,19 @@
+"""Rule sample_pool_shard: `per_class` guided samples of every class, seeded base_seed + shard."""
+
+import numpy as np
+
+from histodistill.generator import load_codec, load_denoiser, sample_images
+from histodistill.io import save_npz
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    codec = load_codec(smk.input.autoencoder, device)
+    model, meta = load_denoiser(smk.input.denoiser, device)
+    p = smk.params
+    labels = np.repeat(np.arange(meta["n_classes"], dtype=np.int64), p.per_class)
+    images = sample_images(codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, p.batch_size)
+    save_npz(smk.output[0], images=images, labels=labels, seed=np.asarray(p.seed, dtype=np.int64))
+
+
+run_job(snakemake, main)  # noqa: F821

@@ -1,0 +1,33 @@
+"""Rule select_pool_baseline: random / k-means / herding / k-center selection on the same pool and embedding."""
+
+import numpy as np
+
+from histodistill.embed import check_embedding_file
+from histodistill.pool import load_pool
+from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
+from histodistill.subsets import per_class_selection, save_subset
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    images, labels = load_pool(smk.input.shards)
+    emb = np.load(smk.input.embeddings)
+    check_embedding_file(smk.input.embeddings, emb, len(images))
+    method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
+
+    def pick(c, members):
+        rng = np.random.default_rng([seed, c])
+        if method == "random_synthetic":
+            return select_random(len(members), ipc, rng)
+        e = emb[members].astype(np.float64)
+        if method == "kmeans":
+            return select_kmeans(e, ipc, seed + c)
+        if method == "herding":
+            return select_herding(e, ipc)
+        return select_kcenter(e, ipc)
+
+    idx = per_class_selection(labels, ipc, pick, where=f"{smk.input.shards[0]}.. ({method}, IPC {ipc})")
+    save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
+
+
+run_job(snakemake, main)  # noqa: F821

@@ -1,0 +1,23 @@
+"""Rule train_denoiser: class-conditional denoiser on autoencoder latents; resumable from periodic checkpoints."""
+
+import os
+
+from histodistill.checkpoint import save_checkpoint
+from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
+from histodistill.io import load_npz
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
+    codec = load_codec(smk.input.autoencoder, device)
+    cfg = DenoiserConfig(**{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])})
+    final = train_denoiser(
+        codec, real["train_images"], real["train_labels"], int(real["n_classes"]), cfg, smk.params.seed, smk.params.checkpoint
+    )
+    save_checkpoint(smk.output[0], final)
+    if os.path.exists(smk.params.checkpoint):
+        os.remove(smk.params.checkpoint)  # the final output supersedes the resume point
+
+
+run_job(snakemake, main)  # noqa: F821
