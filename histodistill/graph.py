@@ -3,7 +3,7 @@
 For node n: w[n, l] = softmax over l of 1/‖e_n − e_l‖, with the self logit set to 0 before the softmax (so the
 self term still counts in the normaliser, as in the paper), then the self edge dropped. Edges with w ≥ threshold
 are kept: `"1/N"` (the paper), `"median"` of the row's weights, or a number. Two additions, off by default in the
-paper preset: distances divided by a scale (`temperature`, optionally times their median) to sharpen the softmax,
+paper preset: logits scaled by (median distance or 1) / `temperature` to sharpen the softmax,
 and a cap of `knn` strongest out-edges per node.
 
 Exact weights are computed in row chunks (memory O(N·chunk)); `approximate_graph` uses the k nearest neighbours
@@ -65,16 +65,20 @@ def check_embeddings(emb: np.ndarray, where: str) -> None:
 
 
 def distance_scale(emb: np.ndarray, cfg: GraphConfig) -> float:
-    """Distances are divided by this: temperature, times the median pairwise distance if configured."""
+    """Logits are `scale / d` with scale = (median pairwise distance, or 1) / temperature.
+
+    With `distance_scale: median` a typical logit is 1/temperature whatever the embedding's units; a small
+    temperature sharpens the softmax (fewer edges pass 1/N), a large one flattens it. The paper is scale 1.
+    """
     if cfg.distance_scale == "none":
-        return float(cfg.temperature)
+        return 1.0 / float(cfg.temperature)
     if cfg.distance_scale == "median":
         rng = np.random.default_rng(cfg.seed)
         sample = emb[rng.choice(len(emb), size=min(len(emb), 1000), replace=False)]
         d = torch.cdist(torch.from_numpy(sample).double(), torch.from_numpy(sample).double())
         off = d[~torch.eye(len(sample), dtype=torch.bool)]
         med = float(off.median()) if off.numel() else 1.0
-        return float(cfg.temperature) * max(med, MIN_DISTANCE)
+        return max(med, MIN_DISTANCE) / float(cfg.temperature)
     raise HistodistillError(f"graph.distance_scale: unknown {cfg.distance_scale!r}; use 'none' or 'median'")
 
 
@@ -116,8 +120,7 @@ def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     src, dst, wts = [], [], []
     for start in range(0, n, cfg.chunk):
         rows = torch.arange(start, min(n, start + cfg.chunk))
-        d = torch.cdist(x[rows], x).clamp_min_(MIN_DISTANCE) / scale
-        logits = 1.0 / d
+        logits = scale / torch.cdist(x[rows], x).clamp_min_(MIN_DISTANCE)
         logits[torch.arange(len(rows)), rows] = 0.0  # self logit 0 before the softmax
         w = torch.softmax(logits, dim=1)
         w[torch.arange(len(rows)), rows] = float("nan")  # no self edges
@@ -149,7 +152,7 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     order = np.argsort(~not_self, axis=1, kind="stable")[:, :k]
     idx = np.take_along_axis(idx, order, 1)
     dist = np.take_along_axis(dist, order, 1).astype(np.float64)
-    logit_nn = 1.0 / (np.maximum(dist, MIN_DISTANCE) / scale)
+    logit_nn = scale / np.maximum(dist, MIN_DISTANCE)
     rng = np.random.default_rng(cfg.seed)
     m = min(cfg.approx_sample, n)
     sample = rng.choice(n, size=m, replace=False)
@@ -163,13 +166,13 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
         cap = ln.max(dim=1, keepdim=True).values.clamp_min(0.0)
         z = torch.exp(-cap) + torch.exp(ln - cap).sum(dim=1, keepdim=True)  # self (logit 0) + neighbours
         if rest > 0:
-            d = torch.cdist(xt[torch.from_numpy(rows)], st).clamp_min_(MIN_DISTANCE) / scale
+            d = torch.cdist(xt[torch.from_numpy(rows)], st).clamp_min_(MIN_DISTANCE)
             excluded = torch.zeros(len(rows), m, dtype=torch.bool)
             nn_set = torch.from_numpy(idx[rows])
             smp = torch.from_numpy(sample)
             excluded |= (nn_set.unsqueeze(2) == smp.view(1, 1, -1)).any(dim=1)
             excluded |= torch.from_numpy(rows).unsqueeze(1) == smp.view(1, -1)
-            e = torch.where(excluded, torch.zeros_like(d), torch.exp(1.0 / d - cap))
+            e = torch.where(excluded, torch.zeros_like(d), torch.exp(scale / d - cap))
             cnt = (~excluded).sum(dim=1, keepdim=True).clamp_min(1)
             z = z + rest * e.sum(dim=1, keepdim=True) / cnt
         w = torch.exp(ln - cap) / z

@@ -8,6 +8,7 @@ rule train_embedder:
     params:
         embed=config["embed"],
     threads: HEAVY_THREADS
+    priority: 30
     resources:
         gpu=1,
     log:

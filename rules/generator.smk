@@ -7,6 +7,7 @@ rule train_autoencoder:
         autoencoder=config["generator"]["autoencoder"],
         seed=config["generator"]["seed"],
     threads: HEAVY_THREADS
+    priority: 50
     resources:
         gpu=1,
     log:
@@ -31,6 +32,7 @@ rule train_denoiser:
         # Periodic checkpoints live beside the output (not declared, so a failed or killed job keeps them).
         checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
     threads: HEAVY_THREADS
+    priority: 50
     resources:
         gpu=1,
     log:

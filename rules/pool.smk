@@ -12,6 +12,7 @@ rule sample_pool_shard:
         batch_size=config["pool"]["batch_size"],
         seed=lambda wc: config["pool"]["base_seed"] + int(wc.shard),
     threads: 1
+    priority: 40
     resources:
         gpu=1,
     log:

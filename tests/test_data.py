@@ -1,0 +1,86 @@
+"""Data: MedMNIST through the medmnist package on written fixtures, the embedded digits, deterministic files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import snakemake, write_config
+from histodistill.data import load_real, medmnist_filename
+from histodistill.errors import HistodistillError
+from histodistill.io import load_npz, save_npz
+
+
+def write_medmnist_fixture(folder, flag: str, size: int, rgb: bool, n=(12, 4, 6), n_classes=3, seed=0) -> dict:
+    """A MedMNIST-format .npz (train/val/test images and (N, 1) labels) as the official files have."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n):
+        shape = (count, size, size, 3) if rgb else (count, size, size)
+        arrays[f"{split}_images"] = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(count) % n_classes).reshape(-1, 1).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / medmnist_filename(flag, size), **arrays)
+    return arrays
+
+
+@pytest.mark.parametrize("flag, size, rgb", [("bloodmnist", 28, True), ("pathmnist", 64, True), ("pneumoniamnist", 28, False)])
+def test_medmnist_fixture_loads_through_medmnist(tmp_path, flag, size, rgb):
+    written = write_medmnist_fixture(tmp_path / "data", flag, size, rgb)
+    real = load_real(flag, size, tmp_path / "data")
+    channels = 3 if rgb else 1
+    for split in ("train", "val", "test"):
+        assert real[f"{split}_images"].shape == (len(written[f"{split}_labels"]), size, size, channels)
+        assert real[f"{split}_images"].dtype == np.uint8 and real[f"{split}_labels"].dtype == np.int64
+        assert np.array_equal(real[f"{split}_images"].reshape(written[f"{split}_images"].shape), written[f"{split}_images"])
+        assert np.array_equal(real[f"{split}_labels"], written[f"{split}_labels"][:, 0])
+    assert int(real["n_classes"]) == 3
+
+
+def test_missing_medmnist_file_says_what_to_put_where(tmp_path):
+    with pytest.raises(HistodistillError) as err:
+        load_real("dermamnist", 64, tmp_path / "nowhere")
+    msg = str(err.value)
+    assert "dermamnist_64.npz" in msg and str(tmp_path / "nowhere") in msg and "dataset.data_dir" in msg
+
+
+def test_unknown_flag_and_size_are_rejected():
+    with pytest.raises(HistodistillError, match="unknown dataset"):
+        load_real("chestmnist", 28)  # multi-label: no single class per image
+    with pytest.raises(HistodistillError, match="unsupported"):
+        load_real("pathmnist", 100)
+
+
+def test_digits_split_is_stratified_deterministic_and_resized():
+    a = load_real("digits", 16, split_seed=0)
+    b = load_real("digits", 16, split_seed=0)
+    c = load_real("digits", 16, split_seed=1)
+    assert a["train_images"].shape[1:] == (16, 16, 1)
+    assert sum(len(a[f"{s}_labels"]) for s in ("train", "val", "test")) == 1797
+    assert np.array_equal(a["train_images"], b["train_images"])
+    assert not np.array_equal(a["train_labels"], c["train_labels"]) or not np.array_equal(a["train_images"], c["train_images"])
+    per_class = np.bincount(np.concatenate([a[f"{s}_labels"] for s in ("train", "val", "test")]))
+    assert np.all(np.abs(np.bincount(a["test_labels"]) - 0.3 * per_class) <= 1)  # stratified
+
+
+def test_npz_files_are_byte_reproducible_and_atomic(tmp_path):
+    arrays = {"images": np.arange(24, dtype=np.uint8).reshape(2, 3, 4, 1), "n": np.asarray(3)}
+    save_npz(tmp_path / "a.npz", **arrays)
+    save_npz(tmp_path / "b.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    back = load_npz(tmp_path / "a.npz", required=("images",))
+    assert back["n"].shape == () and int(back["n"]) == 3
+    assert not list(tmp_path.glob(".*.tmp"))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(HistodistillError, match="bad.npz"):
+        load_npz(tmp_path / "bad.npz")
+
+
+def test_data_rule_reads_a_medmnist_fixture(tmp_path):
+    write_medmnist_fixture(tmp_path / "data", "bloodmnist", 28, rgb=True)
+    config = write_config(tmp_path, dataset={"name": "bloodmnist", "size": 28, "data_dir": str(tmp_path / "data")},
+                          evaluate={"depth": 2})
+    target = tmp_path / "results" / "bloodmnist_28" / "data" / "real.npz"
+    snakemake(config, str(target), check=True)
+    real = load_npz(target)
+    assert real["train_images"].shape == (12, 28, 28, 3) and int(real["n_classes"]) == 3

@@ -1,0 +1,64 @@
+"""The GPU lease: distinct devices for concurrent holders, released on exit and on errors."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+
+import pytest
+
+from histodistill.gpu import gpu_lease
+
+
+@pytest.fixture
+def two_gpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("HISTODISTILL_GPUS", "0,1")
+    monkeypatch.setenv("HISTODISTILL_LEASE_DIR", str(tmp_path))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def _hold(queue, seconds):
+    with gpu_lease(1) as ids:
+        queue.put((ids, os.environ.get("CUDA_VISIBLE_DEVICES")))
+        time.sleep(seconds)
+
+
+def test_two_concurrent_holders_get_different_devices(two_gpus):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_hold, args=(q, 1.0)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [q.get(timeout=10) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert sorted(ids[0] for ids, _ in got) == ["0", "1"]
+    assert all(env == ids[0] for ids, env in got)
+
+
+def test_lease_is_released_on_exit_and_on_exception(two_gpus):
+    with gpu_lease(2) as ids:
+        assert sorted(ids) == ["0", "1"]
+    with pytest.raises(RuntimeError):
+        with gpu_lease(2):
+            raise RuntimeError("job failed")
+    with gpu_lease(2, timeout_seconds=2) as again:
+        assert sorted(again) == ["0", "1"]
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_a_third_holder_waits_until_a_device_is_free(two_gpus):
+    with gpu_lease(2):
+        with pytest.raises(TimeoutError):
+            with gpu_lease(1, poll_seconds=0.05, timeout_seconds=0.3):
+                pass
+
+
+def test_noop_without_request_or_under_slurm(two_gpus, monkeypatch):
+    with gpu_lease(0) as ids:
+        assert ids == []
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    with gpu_lease(1) as ids:
+        assert ids == [] and "CUDA_VISIBLE_DEVICES" not in os.environ

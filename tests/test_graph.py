@@ -1,0 +1,102 @@
+"""Graph construction: the paper's softmax-of-inverse-distance semantics, chunking, approximation, file format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from histodistill.errors import HistodistillError
+from histodistill.graph import GraphConfig, approximate_graph, build_graph, exact_graph, read_edges, write_edges
+
+
+def dense_reference(emb: np.ndarray, threshold="1/N") -> dict[tuple[int, int], float]:
+    """Straight from the definition, with a dense N×N matrix."""
+    n = len(emb)
+    d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    with np.errstate(divide="ignore"):
+        logits = 1.0 / d
+    np.fill_diagonal(logits, 0.0)
+    w = softmax(logits, axis=1)
+    edges = {}
+    for i in range(n):
+        row = np.delete(w[i], i)
+        thr = 1.0 / n if threshold == "1/N" else (np.sort(row)[(len(row) - 1) // 2] if threshold == "median" else threshold)
+        for j in range(n):
+            if j != i and w[i, j] >= thr:
+                edges[(i, j)] = w[i, j]
+    return edges
+
+
+def as_dict(g) -> dict[tuple[int, int], float]:
+    return {(int(s), int(t)): float(w) for s, t, w in zip(g.source, g.target, g.weight)}
+
+
+def test_threshold_semantics_on_a_tiny_embedding():
+    # Three points on a line at 0, 1, 3: hand-computed weights.
+    emb = np.array([[0.0], [1.0], [3.0]])
+    g = as_dict(exact_graph(emb, GraphConfig(threshold="1/N")))
+    # Row 0: logits (self 0, 1/1, 1/3) -> softmax; keep >= 1/3.
+    e = np.exp([0, 1, 1 / 3])
+    w01, w02 = e[1] / e.sum(), e[2] / e.sum()
+    assert w01 > 1 / 3 > w02
+    assert g[(0, 1)] == pytest.approx(w01) and (0, 2) not in g
+    # Row 1: logits (1, 0, 1/2): both neighbours above 1/3?
+    e = np.exp([1, 0, 0.5])
+    assert g[(1, 0)] == pytest.approx(e[0] / e.sum())
+    assert ((1, 2) in g) == (e[2] / e.sum() >= 1 / 3)
+    assert all(s != t for s, t in g)  # no self loops
+
+
+def test_numeric_and_median_thresholds():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(30, 4))
+    assert as_dict(exact_graph(emb, GraphConfig(threshold=0.05))).keys() == dense_reference(emb, 0.05).keys()
+    med = exact_graph(emb, GraphConfig(threshold="median"))
+    assert as_dict(med).keys() == dense_reference(emb, "median").keys()
+    assert med.n_edges >= 30 * 29 // 2
+
+
+def test_chunked_exact_graph_equals_dense_graph_n500():
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(500, 8))
+    ref = dense_reference(emb)
+    got = as_dict(exact_graph(emb, GraphConfig(chunk=37)))
+    assert got.keys() == ref.keys()
+    assert max(abs(got[k] - ref[k]) for k in ref) < 1e-6
+
+
+def test_knn_cap_and_temperature_sparsify():
+    rng = np.random.default_rng(2)
+    emb = rng.normal(size=(100, 8))
+    dense = exact_graph(emb, GraphConfig())
+    capped = exact_graph(emb, GraphConfig(knn=5))
+    sharp = exact_graph(emb, GraphConfig(distance_scale="median", temperature=0.05))
+    assert capped.n_edges <= 5 * 100 and np.bincount(capped.source, minlength=100).max() <= 5
+    assert sharp.n_edges < dense.n_edges
+
+
+def test_approximate_graph_with_all_neighbours_is_exact():
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(200, 6))
+    ex = as_dict(exact_graph(emb, GraphConfig()))
+    ap = as_dict(approximate_graph(emb, GraphConfig(approx_neighbours=199)))
+    assert ap.keys() == ex.keys()
+    assert max(abs(ap[k] - ex[k]) for k in ex) < 1e-6  # neighbour distances are float32
+
+
+def test_nan_embeddings_are_rejected_with_the_file_name():
+    emb = np.zeros((5, 3))
+    emb[2, 1] = np.nan
+    with pytest.raises(HistodistillError, match="pool.npy .*NaN"):
+        build_graph(emb, GraphConfig(), where="pool.npy (class 4)")
+
+
+def test_edge_file_roundtrip_and_reproducible_bytes(tmp_path):
+    rng = np.random.default_rng(4)
+    g = exact_graph(rng.normal(size=(40, 3)), GraphConfig())
+    write_edges(tmp_path / "a.tsv.gz", g)
+    write_edges(tmp_path / "b.tsv.gz", g)
+    assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
+    back = read_edges(tmp_path / "a.tsv.gz")
+    assert back.n_nodes == 40 and np.array_equal(back.source, g.source) and np.allclose(back.weight, g.weight, rtol=1e-9)

@@ -1,0 +1,144 @@
+"""Selection: quota and top-up rule on hand-built communities, Infomap on planted graphs, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from histodistill.errors import HistodistillError
+from histodistill.graph import Graph
+from histodistill.select import (
+    allocate_quota,
+    find_communities,
+    select_by_communities,
+    select_herding,
+    select_kcenter,
+    select_kmeans,
+)
+
+
+def communities(sizes: list[int], flows: list[float] | None = None, seed: int = 0) -> pd.DataFrame:
+    """Modules 1..K with the given sizes; module flow split evenly over its nodes; random distinct centralities."""
+    rng = np.random.default_rng(seed)
+    flows = flows or [float(s) for s in sizes]
+    rows, node = [], 0
+    for m, (size, flow) in enumerate(zip(sizes, flows), start=1):
+        for c in rng.permutation(size):
+            rows.append((node, m, float(c) + rng.random() * 0.1, flow / size, flow / size, flow / size))
+            node += 1
+    return pd.DataFrame(rows, columns=["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"])
+
+
+def picked_per_module(df: pd.DataFrame, chosen: np.ndarray) -> list[int]:
+    counts = df.set_index("node").loc[chosen, "module"].value_counts()
+    return [int(counts.get(m, 0)) for m in sorted(df["module"].unique())]
+
+
+def test_quota_k7_budget100():
+    assert allocate_quota(7, 100) == [15, 15, 14, 14, 14, 14, 14]
+
+
+def test_single_module_gives_its_top_centrality_nodes():
+    df = communities([40])
+    chosen = select_by_communities(df, 10)
+    expected = df.sort_values("modular_centrality", ascending=False)["node"].to_numpy()[:10]
+    assert chosen.tolist() == expected.tolist()
+
+
+def test_seven_modules_budget_100_largest_flow_modules_get_the_extra():
+    # Flows deliberately not in module-id order: modules 4 and 6 are the largest.
+    df = communities([30] * 7, flows=[1, 2, 3, 9, 4, 8, 5])
+    chosen = select_by_communities(df, 100)
+    assert len(set(chosen.tolist())) == 100
+    assert picked_per_module(df, chosen) == [14, 14, 14, 15, 14, 15, 14]
+
+
+def test_more_modules_than_budget_takes_one_from_each_of_the_largest():
+    flows = [5, 1, 7, 3, 6, 2, 4]
+    df = communities([3] * 7, flows=flows)
+    chosen = select_by_communities(df, 4)
+    assert picked_per_module(df, chosen) == [1, 0, 1, 0, 1, 0, 1]
+    # and from each, its most central node
+    for node in chosen:
+        m = df.loc[df["node"] == node, "module"].item()
+        assert df.loc[df["module"] == m, "modular_centrality"].max() == df.loc[df["node"] == node, "modular_centrality"].item()
+
+
+def test_small_module_shortfall_is_topped_up_from_the_largest_module():
+    # K=3, B=9 -> quotas 3,3,3; module 3 has 1 node -> 2 more from the largest (module 1), next in centrality.
+    df = communities([10, 8, 1], flows=[10, 8, 1])
+    chosen = select_by_communities(df, 9)
+    assert picked_per_module(df, chosen) == [5, 3, 1]
+    m1 = df[df["module"] == 1].sort_values("modular_centrality", ascending=False)["node"].tolist()
+    assert [n for n in chosen if n in m1] == m1[:5]
+
+
+def test_ties_are_broken_by_module_then_node_id():
+    df = pd.DataFrame(
+        {"node": range(6), "module": [1, 1, 1, 2, 2, 2], "modular_centrality": [0.5] * 6, "flow": [1 / 6] * 6,
+         "enter_flow": [0.1] * 6, "exit_flow": [0.1] * 6}
+    )
+    assert select_by_communities(df, 3).tolist() == [0, 1, 3]
+    assert select_by_communities(df.sample(frac=1, random_state=3), 3).tolist() == [0, 1, 3]
+
+
+def test_each_rank_really_changes_the_order():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"node": range(50), "module": 1, **{c: rng.random(50) for c in ("modular_centrality", "flow", "enter_flow", "exit_flow")}})
+    orders = {r: tuple(select_by_communities(df, 10, r)) for r in ("modular_centrality", "flow", "enter_flow", "exit_flow")}
+    assert len(set(orders.values())) == 4
+    for r, chosen in orders.items():
+        assert list(chosen) == df.sort_values(r, ascending=False)["node"].tolist()[:10]
+
+
+def test_budget_larger_than_class_is_an_error():
+    with pytest.raises(HistodistillError, match="larger than"):
+        select_by_communities(communities([3, 3]), 7)
+
+
+def planted_graph(sizes=(12, 10, 8), p_in=0.9, p_out=0.02, seed=0) -> tuple[Graph, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    n = len(block)
+    src, dst = [], []
+    for i in range(n):
+        for j in range(n):
+            if i != j and rng.random() < (p_in if block[i] == block[j] else p_out):
+                src.append(i)
+                dst.append(j)
+    return Graph(n, np.array(src), np.array(dst), np.ones(len(src))), block
+
+
+def test_infomap_recovers_planted_communities_and_selection_takes_their_top_nodes():
+    graph, block = planted_graph()
+    df = find_communities(graph, trials=5, seed=42)
+    assert df["module"].nunique() == 3
+    # modules coincide with the planted blocks (up to relabelling)
+    for b in range(3):
+        assert df.loc[block == b, "module"].nunique() == 1
+    chosen = select_by_communities(df, 6)
+    for b in range(3):
+        members = df[block == b].sort_values(["modular_centrality", "node"], ascending=[False, True])
+        assert set(members["node"][:2]) <= set(chosen.tolist())
+    assert {"enter_flow", "exit_flow"} <= set(df.columns)
+
+
+def test_infomap_is_deterministic_for_a_seed():
+    graph, _ = planted_graph(seed=3)
+    a = find_communities(graph, trials=3, seed=7)
+    b = find_communities(graph, trials=3, seed=7)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_coreset_baselines_pick_distinct_sensible_images():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 10]], float)
+    emb = np.concatenate([c + rng.normal(size=(30, 2)) for c in centres])
+    km = select_kmeans(emb, 3, seed=0)
+    assert sorted(set(km.tolist() and (km // 30).tolist())) == [0, 1, 2]  # one per blob
+    kc = select_kcenter(emb, 3)
+    assert sorted((kc // 30).tolist()) == [0, 1, 2]
+    hd = select_herding(emb, 6)
+    assert len(set(hd.tolist())) == 6
+    assert np.linalg.norm(emb[hd].mean(0) - emb.mean(0)) < np.linalg.norm(emb[:6].mean(0) - emb.mean(0))

@@ -1,0 +1,103 @@
+"""Evaluation protocol pieces: contrastive term, metrics, DSA, LR schedule, determinism, bad subsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from histodistill.augment import OPS, dsa
+from histodistill.data import validate_images
+from histodistill.errors import HistodistillError
+from histodistill.train import TrainConfig, boundary_contrastive_loss, classification_metrics, lr_at, train_classifier
+
+
+def hand_contrastive(scores: np.ndarray, labels: np.ndarray, beta: float, tau: float) -> float:
+    total = 0.0
+    for c in np.unique(labels):
+        pos = np.sort(scores[labels == c, c])[::-1]
+        neg = scores[labels != c, c]
+        k = max(1, int(np.floor(len(pos) * beta)))
+        b = pos[k - 1]
+        low = pos[pos < b]
+        high = neg[neg > b - tau]
+        total += (b - low).mean() if len(low) else 0.0
+        total += (high - (b - tau)).mean() if len(high) else 0.0
+    return total
+
+
+def test_contrastive_term_matches_hand_computation():
+    logits = torch.tensor([[2.0, 0.1, -1.0], [0.5, 0.4, 0.3], [1.5, 1.4, 0.0], [0.0, 3.0, 0.1], [0.2, 0.1, 0.4]])
+    labels = torch.tensor([0, 0, 0, 1, 2])  # class 1 and class 2 have |P| = 1
+    scores = logits.softmax(1).numpy()
+    got = boundary_contrastive_loss(logits, labels, beta=0.9, tau=0.3).item()
+    assert got == pytest.approx(hand_contrastive(scores, labels.numpy(), 0.9, 0.3), abs=1e-6)
+    assert got > 0
+
+
+def test_contrastive_term_is_zero_without_qualifying_samples():
+    # Confident, separated predictions: no positive below its boundary (|P| = 1), no negative above b - tau.
+    logits = torch.tensor([[10.0, 0.0], [0.0, 10.0]])
+    assert boundary_contrastive_loss(logits, torch.tensor([0, 1])).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_contrastive_boundary_is_detached():
+    logits = torch.randn(8, 3, requires_grad=True)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    boundary_contrastive_loss(logits, labels).backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+def test_metrics_equal_scikit_learn():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(60, 4))
+    labels = rng.integers(0, 4, 60)
+    m = classification_metrics(logits, labels, 4)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert m["acc"] == pytest.approx(accuracy_score(labels, logits.argmax(1)))
+    assert m["f1"] == pytest.approx(f1_score(labels, logits.argmax(1), average="macro"))
+    assert m["auc"] == pytest.approx(roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_each_dsa_op_keeps_shape_dtype_range_and_is_seeded(name):
+    x = torch.rand(16, 3, 12, 12) * 2 - 1
+    a = OPS[name](x, torch.Generator().manual_seed(5))
+    b = OPS[name](x, torch.Generator().manual_seed(5))
+    c = OPS[name](x, torch.Generator().manual_seed(6))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert a.min() >= -1 - 1e-6 and a.max() <= 1 + 1e-6
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_dsa_chooses_one_group_per_batch_reproducibly():
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert torch.equal(dsa(x, torch.Generator().manual_seed(1)), dsa(x, torch.Generator().manual_seed(1)))
+
+
+def test_lr_schedule_warms_up_then_decays():
+    lrs = [lr_at(e, 100, 0.1) for e in range(100)]
+    assert lrs[0] == pytest.approx(0.002) and lrs[49] == pytest.approx(0.1)
+    assert all(a <= b for a, b in zip(lrs[:50], lrs[1:50]))
+    assert all(a >= b for a, b in zip(lrs[50:], lrs[51:])) and lrs[-1] < 0.001
+
+
+def test_training_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(20, 8, 8, 1), dtype=np.uint8)
+    labels = np.repeat(np.arange(2), 10)
+    cfg = TrainConfig(depth=2, width=8, epochs=3)
+    a = train_classifier(images, labels, 2, cfg, seed=3, progress=False)
+    b = train_classifier(images, labels, 2, cfg, seed=3, progress=False)
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(pa, pb)
+
+
+def test_subset_validation_names_the_file():
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    with pytest.raises(HistodistillError, match="subset.npz: labels must lie in 0..9"):
+        validate_images("subset.npz", images, np.array([0, 1, 2, 10]), 10, 8, 1)
+    with pytest.raises(HistodistillError, match="subset.npz: images have shape"):
+        validate_images("subset.npz", images, np.arange(4), 10, 16, 1)

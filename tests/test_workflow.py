@@ -1,0 +1,110 @@
+"""Workflow tests: a smoke run of the whole DAG, what reruns after a change, bad input, reproducibility."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_smoke_run_writes_summary_and_figures(smoke_run):
+    config, ds = smoke_run
+    summary = pd.read_csv(ds / "tables" / "summary.csv")
+    rows = set(zip(summary["method"], summary["ipc"].astype(str)))
+    for method in ("infodist", "random_synthetic", "kmeans", "random_real"):
+        assert {(method, "1"), (method, "3")} <= rows
+    assert ("full_real", "all") in rows
+    assert (summary["n_seeds"] == 2).all()
+    assert summary["acc_mean"].between(0, 1).all() and summary["auc_mean"].between(0, 1).all()
+    for name in ("accuracy.png", "samples_infodist_ipc3.png"):
+        assert (ds / "figures" / name).stat().st_size > 1000
+    subset = np.load(ds / "subsets" / "infodist_ipc3.npz")
+    assert subset["images"].shape == (30, 8, 8, 1) and subset["images"].dtype == np.uint8
+    assert np.bincount(subset["labels"], minlength=10).tolist() == [3] * 10
+    quality = json.loads((ds / "pool" / "quality.json").read_text())
+    assert set(quality["per_class"]) == {str(c) for c in range(10)}
+    graph = pd.read_csv(ds / "tables" / "graph_stats.csv")
+    assert len(graph) == 10 and (graph["n_modules"] >= 1).all()
+    for rule_log in ("train_denoiser.log", "build_graph_convnet_class_0.log", "summarise.log"):
+        assert (ds / "logs" / rule_log).stat().st_size > 0
+
+
+def test_nothing_to_do_after_a_complete_run(smoke_run):
+    config, _ = smoke_run
+    assert planned_jobs(config) == {}
+
+
+def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary(smoke_run, tmp_path):
+    config, _ = smoke_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["select"]["trials"] = cfg["select"]["trials"] + 3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(changed)
+    assert jobs, "a changed Infomap setting must rerun something"
+    assert set(jobs) <= {"find_communities", "select_infodist", "evaluate_subset", "summarise", "sample_grid", "all"}
+    assert jobs["find_communities"] == 10 and jobs["select_infodist"] == 2
+    assert jobs["evaluate_subset"] == 2  # infodist at IPC 1 and 3, nothing else
+
+
+def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):
+    config, _ = smoke_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["evaluate"]["epochs"] += 1
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(changed)
+    assert set(jobs) == {"evaluate_subset", "summarise", "all"}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"dataset": {"name": "notamnist"}}, "unknown dataset 'notamnist'"),
+        ({"dataset": {"name": "pathmnist", "size": 32}}, "dataset.size: 32 is unsupported"),
+        ({"dataset": {"name": "pathmnist", "size": 64, "data_dir": "/nonexistent/medmnist"}}, "pathmnist_64.npz"),
+        ({"select": {"ipc": [1, 500]}}, "IPC 500 is larger than the synthetic pool per class"),
+        ({"pool": {"shards": "two"}}, "shards"),
+        ({"pool": {"guidence": 3.0}}, "guidence"),
+        ({"pool": {"steps": 0}}, "steps"),
+        ({"pool": {"guidance": -1}}, "guidance"),
+    ],
+)
+def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, message):
+    config = write_config(tmp_path, **overrides)
+    proc = snakemake(config)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_medmnist_file_message_names_file_and_config_key(tmp_path):
+    config = write_config(tmp_path, dataset={"name": "bloodmnist", "size": 28, "data_dir": str(tmp_path / "data")})
+    proc = snakemake(config)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert str(tmp_path / "data" / "bloodmnist.npz") in out and "dataset.data_dir" in out
+
+
+def test_same_config_twice_gives_byte_identical_subsets(smoke_run, tmp_path):
+    config, ds = smoke_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["results"] = str(tmp_path / "again")
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(cfg))
+    targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
+    assert len(targets) == 8
+    snakemake(again, *[str(tmp_path / "again" / "digits_8" / t) for t in targets], check=True)
+    for t in targets:
+        assert (tmp_path / "again" / "digits_8" / t).read_bytes() == (ds / t).read_bytes(), t
+    for k in (0, 1):
+        shard = f"pool/shard_{k}.npz"
+        assert (tmp_path / "again" / "digits_8" / shard).read_bytes() == (ds / shard).read_bytes()
