@@ -17,10 +17,10 @@ include: "rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         f"{RESULTS}/tables/summary.csv",
         f"{RESULTS}/tables/summary.md",
         f"{RESULTS}/figures/accuracy.png",
         f"{RESULTS}/pool/quality.json",
         expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
-    default_target: True

@@ -185,7 +185,9 @@ def load_real(
     return arrays
 
 
-def validate_images(path: str, images: np.ndarray, labels: np.ndarray, n_classes: int, size: int, channels: int) -> None:
+def validate_images(
+    path: str, images: np.ndarray, labels: np.ndarray, n_classes: int, size: int, channels: int
+) -> None:
     """Check that a subset file fits the dataset: uint8 NHWC of the right size and labels in range."""
     if images.ndim != 4 or images.shape[1:] != (size, size, channels):
         raise HistodistillError(

@@ -20,25 +20,46 @@ def train_embedder(real: dict[str, np.ndarray], net: str, cfg: dict[str, Any], d
     """Train `net` on the real train split (best validation epoch kept); returns a checkpoint dict."""
     n_classes = int(real["n_classes"])
     tcfg = TrainConfig(
-        net=net, depth=cfg["depth"], width=cfg["width"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        lr=cfg["lr"], dsa=True, contrastive_weight=0.0,
+        net=net,
+        depth=cfg["depth"],
+        width=cfg["width"],
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        dsa=True,
+        contrastive_weight=0.0,
     )
     model = train_classifier(
-        real["train_images"], real["train_labels"], n_classes, tcfg, cfg["seed"], device, desc=f"embedder {net}",
-        val=(real["val_images"], real["val_labels"]), val_every=max(1, cfg["epochs"] // 10),
+        real["train_images"],
+        real["train_labels"],
+        n_classes,
+        tcfg,
+        cfg["seed"],
+        device,
+        desc=f"embedder {net}",
+        val=(real["val_images"], real["val_labels"]),
+        val_every=max(1, cfg["epochs"] // 10),
     )
     val_acc = float((predict_logits(model, real["val_images"], device).argmax(1) == real["val_labels"]).mean())
     test_acc = float((predict_logits(model, real["test_images"], device).argmax(1) == real["test_labels"]).mean())
     return {
-        "net": net, "depth": cfg["depth"], "width": cfg["width"], "n_classes": n_classes,
-        "channels": int(real["train_images"].shape[3]), "size": int(real["train_images"].shape[1]),
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val_acc, "test_acc": test_acc,
+        "net": net,
+        "depth": cfg["depth"],
+        "width": cfg["width"],
+        "n_classes": n_classes,
+        "channels": int(real["train_images"].shape[3]),
+        "size": int(real["train_images"].shape[1]),
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "val_acc": val_acc,
+        "test_acc": test_acc,
     }
 
 
 def load_embedder(path: str | os.PathLike, device: torch.device) -> nn.Module:
     ckpt = load_checkpoint(path, required=("net", "state_dict", "n_classes", "channels", "size"))
-    model = build_classifier(ckpt["net"], ckpt["channels"], ckpt["n_classes"], ckpt["size"], ckpt["depth"], ckpt["width"])
+    model = build_classifier(
+        ckpt["net"], ckpt["channels"], ckpt["n_classes"], ckpt["size"], ckpt["depth"], ckpt["width"]
+    )
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
 
@@ -52,7 +73,11 @@ def embed(images: np.ndarray, model: nn.Module | None, device: torch.device) -> 
 
 def check_embedding_file(path: str, emb: np.ndarray, n_pool: int) -> None:
     if emb.ndim != 2 or len(emb) != n_pool:
-        raise HistodistillError(f"{path}: {emb.shape[0] if emb.ndim else 0} embedding rows but the pool has {n_pool} images; rerun embed_pool")
+        raise HistodistillError(
+            f"{path}: {emb.shape[0] if emb.ndim else 0} embedding rows but the pool has {n_pool} images; rerun embed_pool"
+        )
     if not np.isfinite(emb).all():
         rows = np.where(~np.isfinite(emb).all(axis=1))[0]
-        raise HistodistillError(f"{path}: {len(rows)} rows contain NaN/inf (first: {rows[:5].tolist()}); retrain the embedder")
+        raise HistodistillError(
+            f"{path}: {len(rows)} rows contain NaN/inf (first: {rows[:5].tolist()}); retrain the embedder"
+        )

@@ -129,7 +129,9 @@ class LatentCodec:
         return _match_channels(x, self.data_channels).clamp(-1, 1)
 
 
-def train_autoencoder(images: np.ndarray, cfg: AutoencoderConfig, seed: int, device: torch.device, progress: bool = True) -> dict[str, Any]:
+def train_autoencoder(
+    images: np.ndarray, cfg: AutoencoderConfig, seed: int, device: torch.device, progress: bool = True
+) -> dict[str, Any]:
     """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale)."""
     from diffusers import AutoencoderKL
 
@@ -140,7 +142,9 @@ def train_autoencoder(images: np.ndarray, cfg: AutoencoderConfig, seed: int, dev
     if cfg.pretrained:
         path = Path(cfg.pretrained).expanduser()
         if not path.is_dir():
-            raise HistodistillError(f"generator.autoencoder.pretrained: {path} is not a directory with a diffusers AutoencoderKL")
+            raise HistodistillError(
+                f"generator.autoencoder.pretrained: {path} is not a directory with a diffusers AutoencoderKL"
+            )
         vae = AutoencoderKL.from_pretrained(path, local_files_only=True).to(device)
         log.info("loaded pretrained autoencoder from %s", path)
     else:
@@ -165,7 +169,12 @@ def train_autoencoder(images: np.ndarray, cfg: AutoencoderConfig, seed: int, dev
                 log.info("autoencoder step %d rec %.5f kl %.3f", step, rec_loss.item(), kl.item())
     vae.eval()
     with torch.no_grad():
-        means = torch.cat([vae.encode(_match_channels(x_all[i : i + 512], vae.config.in_channels)).latent_dist.mean for i in range(0, len(x_all), 512)])
+        means = torch.cat(
+            [
+                vae.encode(_match_channels(x_all[i : i + 512], vae.config.in_channels)).latent_dist.mean
+                for i in range(0, len(x_all), 512)
+            ]
+        )
     shift = float(means.mean())
     scale = float(1.0 / means.std().clamp_min(1e-6))
     codec = LatentCodec(vae, shift, scale, channels)
@@ -233,7 +242,9 @@ def build_denoiser(cfg: DenoiserConfig, latent_channels: int, latent_size: int, 
         from diffusers import DiTTransformer2DModel
 
         if latent_size % cfg.patch_size:
-            raise HistodistillError(f"generator.denoiser.patch_size {cfg.patch_size} does not divide the latent size {latent_size}")
+            raise HistodistillError(
+                f"generator.denoiser.patch_size {cfg.patch_size} does not divide the latent size {latent_size}"
+            )
         model = DiTTransformer2DModel(
             num_attention_heads=cfg.transformer_heads,
             attention_head_dim=cfg.transformer_head_dim,
@@ -304,7 +315,9 @@ def train_denoiser(
     start = 0
     checkpoint_path = Path(checkpoint_path)
     if checkpoint_path.exists():
-        ckpt = load_checkpoint(checkpoint_path, required=("model", "ema", "optimizer", "lr_scheduler", "step", "rng", "fingerprint"))
+        ckpt = load_checkpoint(
+            checkpoint_path, required=("model", "ema", "optimizer", "lr_scheduler", "step", "rng", "fingerprint")
+        )
         if ckpt["fingerprint"] == fingerprint:
             model.load_state_dict(ckpt["model"])
             ema.load_state_dict(ckpt["ema"])
@@ -317,10 +330,20 @@ def train_denoiser(
         else:
             log.info("ignoring checkpoint %s: it was written for other settings; starting from step 0", checkpoint_path)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("denoiser %s: %.2fM parameters, latents %dx%dx%d, %d steps", cfg.arch, n_params / 1e6, latent_channels, latent_size, latent_size, cfg.steps)
+    log.info(
+        "denoiser %s: %.2fM parameters, latents %dx%dx%d, %d steps",
+        cfg.arch,
+        n_params / 1e6,
+        latent_channels,
+        latent_size,
+        latent_size,
+        cfg.steps,
+    )
 
     model.train()
-    bar = tqdm(range(start, cfg.steps), desc="denoiser", disable=not progress, mininterval=10, initial=start, total=cfg.steps)
+    bar = tqdm(
+        range(start, cfg.steps), desc="denoiser", disable=not progress, mininterval=10, initial=start, total=cfg.steps
+    )
     for step in bar:
         idx = torch.randint(len(z_mean), (min(cfg.batch_size, len(z_mean)),), generator=g, device=device)
         z0 = z_mean[idx] + z_std[idx] * torch.randn(z_mean[idx].shape, generator=g, device=device)

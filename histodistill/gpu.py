@@ -42,7 +42,9 @@ def visible_gpus() -> list[str]:
 
 
 def lease_dir() -> Path:
-    d = Path(os.environ.get("HISTODISTILL_LEASE_DIR", Path(tempfile.gettempdir()) / f"histodistill-gpu-lease-{os.getuid()}"))
+    d = Path(
+        os.environ.get("HISTODISTILL_LEASE_DIR", Path(tempfile.gettempdir()) / f"histodistill-gpu-lease-{os.getuid()}")
+    )
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -128,7 +128,9 @@ def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
         src.append(rows[r])
         dst.append(t)
         wts.append(v)
-    return Graph(n, torch.cat(src).numpy().astype(np.int64), torch.cat(dst).numpy().astype(np.int64), torch.cat(wts).numpy())
+    return Graph(
+        n, torch.cat(src).numpy().astype(np.int64), torch.cat(dst).numpy().astype(np.int64), torch.cat(wts).numpy()
+    )
 
 
 def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
@@ -180,7 +182,9 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
         src.append(torch.from_numpy(rows)[r])
         dst.append(torch.from_numpy(idx[rows])[r, c])
         wts.append(v)
-    return Graph(n, torch.cat(src).numpy().astype(np.int64), torch.cat(dst).numpy().astype(np.int64), torch.cat(wts).numpy())
+    return Graph(
+        n, torch.cat(src).numpy().astype(np.int64), torch.cat(dst).numpy().astype(np.int64), torch.cat(wts).numpy()
+    )
 
 
 def build_graph(emb: np.ndarray, cfg: GraphConfig, where: str = "embeddings") -> Graph:

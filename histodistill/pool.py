@@ -32,7 +32,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
-def pool_quality(pool_labels: np.ndarray, pool_pred: np.ndarray, pool_emb: np.ndarray, real_labels: np.ndarray, real_emb: np.ndarray) -> dict:
+def pool_quality(
+    pool_labels: np.ndarray, pool_pred: np.ndarray, pool_emb: np.ndarray, real_labels: np.ndarray, real_emb: np.ndarray
+) -> dict:
     """Per class: agreement of a real-trained classifier with the pool labels; Fréchet distances in its feature space."""
     classes = sorted(set(pool_labels.tolist()))
     per_class = {}

@@ -28,7 +28,9 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         with open(p) as fh:
             r = json.load(fh)
         method, ipc = parse_subset(r["subset"])
-        rows.append({"method": method, "ipc": ipc, "model": r["model"], "seed": r["seed"], **{k: r[k] for k in METRICS}})
+        rows.append(
+            {"method": method, "ipc": ipc, "model": r["model"], "seed": r["seed"], **{k: r[k] for k in METRICS}}
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,7 +45,9 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["n_seeds"] = g.size()
     out = out.reset_index().fillna({f"{m}_std": 0.0 for m in METRICS})
-    return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(drop=True)
+    return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(
+        drop=True
+    )
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
@@ -60,7 +64,9 @@ def markdown_table(summary: pd.DataFrame) -> str:
                 cells.append(" | | ")
                 continue
             r = row.iloc[0]
-            cells.append(f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}")
+            cells.append(
+                f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}"
+            )
         lines.append(f"| {method} | {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -94,7 +100,9 @@ def accuracy_figure(summary: pd.DataFrame, path: str | os.PathLike, title: str =
     plt.close(fig)
 
 
-def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, max_per_class: int = 10, title: str = "") -> None:
+def sample_grid(
+    images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, max_per_class: int = 10, title: str = ""
+) -> None:
     """One row per class, up to `max_per_class` images each."""
     import matplotlib
 
@@ -111,7 +119,12 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
             ax.axis("off")
             if k < len(members):
                 img = members[k]
-                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
+                ax.imshow(
+                    img[..., 0] if img.shape[-1] == 1 else img,
+                    cmap="gray" if img.shape[-1] == 1 else None,
+                    vmin=0,
+                    vmax=255,
+                )
         axes[r][0].set_title(str(c), fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)

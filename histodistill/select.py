@@ -44,7 +44,9 @@ def find_communities(graph: Graph, trials: int = 5, seed: int = 42) -> pd.DataFr
 def module_order(communities: pd.DataFrame) -> pd.DataFrame:
     """Modules sorted largest first: by total flow, then size, then module id (deterministic)."""
     mods = communities.groupby("module").agg(flow=("flow", "sum"), size=("node", "size")).reset_index()
-    return mods.sort_values(["flow", "size", "module"], ascending=[False, False, True], kind="stable").reset_index(drop=True)
+    return mods.sort_values(["flow", "size", "module"], ascending=[False, False, True], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def allocate_quota(n_modules: int, budget: int) -> list[int]:

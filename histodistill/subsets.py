@@ -13,7 +13,9 @@ from .io import load_npz, save_npz
 from .select import COMMUNITY_COLUMNS, check_budget, select_by_communities
 
 
-def save_subset(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str) -> None:
+def save_subset(
+    path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str
+) -> None:
     """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real')."""
     save_npz(
         path,
@@ -28,7 +30,9 @@ def load_subset(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return load_npz(path, required=("images", "labels"))
 
 
-def per_class_selection(labels: np.ndarray, ipc: int, pick: Callable[[int, np.ndarray], np.ndarray], where: str) -> np.ndarray:
+def per_class_selection(
+    labels: np.ndarray, ipc: int, pick: Callable[[int, np.ndarray], np.ndarray], where: str
+) -> np.ndarray:
     """Apply `pick(class, member_indices) -> local indices` to every class; returns global indices, class by class."""
     classes = np.unique(labels)
     check_budget(ipc, {int(c): int((labels == c).sum()) for c in classes}, where)

@@ -50,7 +50,9 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def boundary_contrastive_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float = 0.9, tau: float = 0.3) -> torch.Tensor:
+def boundary_contrastive_loss(
+    logits: torch.Tensor, labels: torch.Tensor, beta: float = 0.9, tau: float = 0.3
+) -> torch.Tensor:
     """Boundary-guided semi-push-pull term, summed over the classes present in the batch.
 
     Scores are softmax probabilities. For class c with positives P (samples labelled c): the boundary b_c is the
@@ -156,7 +158,9 @@ def train_classifier(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024
+) -> np.ndarray:
     """Logits of a trained classifier for uint8 NHWC images."""
     model.eval()
     out = []
@@ -166,7 +170,9 @@ def predict_logits(model: nn.Module, images: np.ndarray, device: torch.device | 
 
 
 @torch.no_grad()
-def embed_images(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+def embed_images(
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024
+) -> np.ndarray:
     """Penultimate-layer features (float32) of uint8 NHWC images."""
     model.eval()
     out = []

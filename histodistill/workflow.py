@@ -85,7 +85,9 @@ def configure_logging(log_path: str | None) -> logging.Logger:
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
     return logging.getLogger("histodistill")
 
 
@@ -116,4 +118,3 @@ def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
         log.error("%s", exc)
         print(f"histodistill error: {exc}", file=sys.stderr)
         sys.exit(1)
-

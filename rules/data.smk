@@ -1,11 +1,11 @@
 rule data:
     output:
         f"{RESULTS}/data/real.npz",
-    params:
-        dataset=config["dataset"],
     log:
         f"{RESULTS}/logs/data.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        dataset=config["dataset"],
     script:
         "../workflow_scripts/data.py"

@@ -3,20 +3,20 @@ rule train_embedder:
         real=f"{RESULTS}/data/real.npz",
     output:
         f"{RESULTS}/embedder/{{net}}.pt",
-    wildcard_constraints:
-        net="convnet|resnet18",
-    params:
-        embed=config["embed"],
-    threads: HEAVY_THREADS
-    priority: 30
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/train_embedder_{{net}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_embedder_{{net}}.tsv"
+    wildcard_constraints:
+        net="convnet|resnet18",
+    priority: 30
     conda:
         "../envs/histodistill.yaml"
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
+    params:
+        embed=config["embed"],
     script:
         "../workflow_scripts/train_embedder.py"
 
@@ -32,14 +32,14 @@ rule embed_pool:
     output:
         embeddings=f"{RESULTS}/embeddings/{{net}}.npy",
         labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
+    log:
+        f"{RESULTS}/logs/embed_pool_{{net}}.log",
     wildcard_constraints:
         net="convnet|resnet18|pixels",
+    conda:
+        "../envs/histodistill.yaml"
     threads: 1
     resources:
         gpu=1,
-    log:
-        f"{RESULTS}/logs/embed_pool_{{net}}.log",
-    conda:
-        "../envs/histodistill.yaml"
     script:
         "../workflow_scripts/embed_pool.py"

@@ -13,16 +13,16 @@ rule evaluate_subset:
             f"{RESULTS}/eval/{{{{subset}}}}/{{{{model}}}}_seed{{seed}}.json",
             seed=config["evaluate"]["seeds"],
         ),
-    params:
-        evaluate=config["evaluate"],
-    threads: 1
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/evaluate_{{subset}}_{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_{{subset}}_{{model}}.tsv"
     conda:
         "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        evaluate=config["evaluate"],
     script:
         "../workflow_scripts/evaluate_subset.py"

@@ -6,9 +6,11 @@ rule summarise:
             model=config["evaluate"]["models"],
             seed=config["evaluate"]["seeds"],
         ),
-        graph_stats=expand(f"{RESULTS}/communities/{NET}/class_{{c}}.stats.json", c=CLASSES)
-        if "infodist" in config["select"]["methods"]
-        else [],
+        graph_stats=(
+            expand(f"{RESULTS}/communities/{NET}/class_{{c}}.stats.json", c=CLASSES)
+            if "infodist" in config["select"]["methods"]
+            else []
+        ),
     output:
         csv=f"{RESULTS}/tables/summary.csv",
         markdown=f"{RESULTS}/tables/summary.md",

@@ -3,19 +3,19 @@ rule train_autoencoder:
         real=f"{RESULTS}/data/real.npz",
     output:
         protected(f"{RESULTS}/generator/autoencoder.pt"),
-    params:
-        autoencoder=config["generator"]["autoencoder"],
-        seed=config["generator"]["seed"],
-    threads: HEAVY_THREADS
-    priority: 50
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/train_autoencoder.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_autoencoder.tsv"
+    priority: 50
     conda:
         "../envs/histodistill.yaml"
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
+    params:
+        autoencoder=config["generator"]["autoencoder"],
+        seed=config["generator"]["seed"],
     script:
         "../workflow_scripts/train_autoencoder.py"
 
@@ -26,20 +26,20 @@ rule train_denoiser:
         autoencoder=f"{RESULTS}/generator/autoencoder.pt",
     output:
         protected(f"{RESULTS}/generator/denoiser.pt"),
+    log:
+        f"{RESULTS}/logs/train_denoiser.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_denoiser.tsv"
+    priority: 50
+    conda:
+        "../envs/histodistill.yaml"
+    threads: HEAVY_THREADS
+    resources:
+        gpu=1,
     params:
         denoiser=config["generator"]["denoiser"],
         seed=config["generator"]["seed"],
         # Periodic checkpoints live beside the output (not declared, so a failed or killed job keeps them).
         checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
-    threads: HEAVY_THREADS
-    priority: 50
-    resources:
-        gpu=1,
-    log:
-        f"{RESULTS}/logs/train_denoiser.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train_denoiser.tsv"
-    conda:
-        "../envs/histodistill.yaml"
     script:
         "../workflow_scripts/train_denoiser.py"

@@ -4,6 +4,16 @@ rule sample_pool_shard:
         denoiser=f"{RESULTS}/generator/denoiser.pt",
     output:
         f"{RESULTS}/pool/shard_{{shard}}.npz",
+    log:
+        f"{RESULTS}/logs/sample_pool_shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sample_pool_shard_{{shard}}.tsv"
+    priority: 40
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
     params:
         per_class=config["pool"]["per_class"],
         scheduler=config["pool"]["scheduler"],
@@ -11,16 +21,6 @@ rule sample_pool_shard:
         guidance=config["pool"]["guidance"],
         batch_size=config["pool"]["batch_size"],
         seed=lambda wc: config["pool"]["base_seed"] + int(wc.shard),
-    threads: 1
-    priority: 40
-    resources:
-        gpu=1,
-    log:
-        f"{RESULTS}/logs/sample_pool_shard_{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/sample_pool_shard_{{shard}}.tsv"
-    conda:
-        "../envs/histodistill.yaml"
     script:
         "../workflow_scripts/sample_pool_shard.py"
 

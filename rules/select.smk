@@ -4,16 +4,16 @@ rule find_communities:
     output:
         communities=f"{RESULTS}/communities/{{net}}/class_{{c}}.tsv",
         stats=f"{RESULTS}/communities/{{net}}/class_{{c}}.stats.json",
-    params:
-        trials=config["select"]["trials"],
-        seed=config["select"]["seed"],
-    threads: 1
     log:
         f"{RESULTS}/logs/find_communities_{{net}}_class_{{c}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/find_communities_{{net}}_class_{{c}}.tsv"
     conda:
         "../envs/histodistill.yaml"
+    threads: 1
+    params:
+        trials=config["select"]["trials"],
+        seed=config["select"]["seed"],
     script:
         "../workflow_scripts/find_communities.py"
 
@@ -25,14 +25,14 @@ rule select_infodist:
         communities=expand(f"{RESULTS}/communities/{NET}/class_{{c}}.tsv", c=CLASSES),
     output:
         f"{RESULTS}/subsets/infodist_ipc{{ipc}}.npz",
-    wildcard_constraints:
-        ipc=r"\d+",
-    params:
-        rank=config["select"]["rank"],
     log:
         f"{RESULTS}/logs/select_infodist_ipc{{ipc}}.log",
+    wildcard_constraints:
+        ipc=r"\d+",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        rank=config["select"]["rank"],
     script:
         "../workflow_scripts/select_infodist.py"
 
@@ -44,15 +44,15 @@ rule select_pool_baseline:
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
     output:
         f"{RESULTS}/subsets/{{method}}_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/select_{{method}}_ipc{{ipc}}.log",
     wildcard_constraints:
         method="random_synthetic|kmeans|herding|kcenter",
         ipc=r"\d+",
-    params:
-        seed=config["select"]["baseline_seed"],
-    log:
-        f"{RESULTS}/logs/select_{{method}}_ipc{{ipc}}.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        seed=config["select"]["baseline_seed"],
     script:
         "../workflow_scripts/select_pool_baseline.py"
 
@@ -62,13 +62,13 @@ rule select_random_real:
         real=f"{RESULTS}/data/real.npz",
     output:
         f"{RESULTS}/subsets/random_real_ipc{{ipc}}.npz",
-    wildcard_constraints:
-        ipc=r"\d+",
-    params:
-        seed=config["select"]["baseline_seed"],
     log:
         f"{RESULTS}/logs/select_random_real_ipc{{ipc}}.log",
+    wildcard_constraints:
+        ipc=r"\d+",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        seed=config["select"]["baseline_seed"],
     script:
         "../workflow_scripts/select_random_real.py"

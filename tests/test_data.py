@@ -24,7 +24,9 @@ def write_medmnist_fixture(folder, flag: str, size: int, rgb: bool, n=(12, 4, 6)
     return arrays
 
 
-@pytest.mark.parametrize("flag, size, rgb", [("bloodmnist", 28, True), ("pathmnist", 64, True), ("pneumoniamnist", 28, False)])
+@pytest.mark.parametrize(
+    "flag, size, rgb", [("bloodmnist", 28, True), ("pathmnist", 64, True), ("pneumoniamnist", 28, False)]
+)
 def test_medmnist_fixture_loads_through_medmnist(tmp_path, flag, size, rgb):
     written = write_medmnist_fixture(tmp_path / "data", flag, size, rgb)
     real = load_real(flag, size, tmp_path / "data")
@@ -32,7 +34,9 @@ def test_medmnist_fixture_loads_through_medmnist(tmp_path, flag, size, rgb):
     for split in ("train", "val", "test"):
         assert real[f"{split}_images"].shape == (len(written[f"{split}_labels"]), size, size, channels)
         assert real[f"{split}_images"].dtype == np.uint8 and real[f"{split}_labels"].dtype == np.int64
-        assert np.array_equal(real[f"{split}_images"].reshape(written[f"{split}_images"].shape), written[f"{split}_images"])
+        assert np.array_equal(
+            real[f"{split}_images"].reshape(written[f"{split}_images"].shape), written[f"{split}_images"]
+        )
         assert np.array_equal(real[f"{split}_labels"], written[f"{split}_labels"][:, 0])
     assert int(real["n_classes"]) == 3
 
@@ -58,7 +62,9 @@ def test_digits_split_is_stratified_deterministic_and_resized():
     assert a["train_images"].shape[1:] == (16, 16, 1)
     assert sum(len(a[f"{s}_labels"]) for s in ("train", "val", "test")) == 1797
     assert np.array_equal(a["train_images"], b["train_images"])
-    assert not np.array_equal(a["train_labels"], c["train_labels"]) or not np.array_equal(a["train_images"], c["train_images"])
+    assert not np.array_equal(a["train_labels"], c["train_labels"]) or not np.array_equal(
+        a["train_images"], c["train_images"]
+    )
     per_class = np.bincount(np.concatenate([a[f"{s}_labels"] for s in ("train", "val", "test")]))
     assert np.all(np.abs(np.bincount(a["test_labels"]) - 0.3 * per_class) <= 1)  # stratified
 
@@ -78,8 +84,9 @@ def test_npz_files_are_byte_reproducible_and_atomic(tmp_path):
 
 def test_data_rule_reads_a_medmnist_fixture(tmp_path):
     write_medmnist_fixture(tmp_path / "data", "bloodmnist", 28, rgb=True)
-    config = write_config(tmp_path, dataset={"name": "bloodmnist", "size": 28, "data_dir": str(tmp_path / "data")},
-                          evaluate={"depth": 2})
+    config = write_config(
+        tmp_path, dataset={"name": "bloodmnist", "size": 28, "data_dir": str(tmp_path / "data")}, evaluate={"depth": 2}
+    )
     target = tmp_path / "results" / "bloodmnist_28" / "data" / "real.npz"
     snakemake(config, str(target), check=True)
     real = load_npz(target)

@@ -21,7 +21,11 @@ def dense_reference(emb: np.ndarray, threshold="1/N") -> dict[tuple[int, int], f
     edges = {}
     for i in range(n):
         row = np.delete(w[i], i)
-        thr = 1.0 / n if threshold == "1/N" else (np.sort(row)[(len(row) - 1) // 2] if threshold == "median" else threshold)
+        thr = (
+            1.0 / n
+            if threshold == "1/N"
+            else (np.sort(row)[(len(row) - 1) // 2] if threshold == "median" else threshold)
+        )
         for j in range(n):
             if j != i and w[i, j] >= thr:
                 edges[(i, j)] = w[i, j]
@@ -99,4 +103,6 @@ def test_edge_file_roundtrip_and_reproducible_bytes(tmp_path):
     write_edges(tmp_path / "b.tsv.gz", g)
     assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
     back = read_edges(tmp_path / "a.tsv.gz")
-    assert back.n_nodes == 40 and np.array_equal(back.source, g.source) and np.allclose(back.weight, g.weight, rtol=1e-9)
+    assert (
+        back.n_nodes == 40 and np.array_equal(back.source, g.source) and np.allclose(back.weight, g.weight, rtol=1e-9)
+    )

@@ -62,7 +62,10 @@ def test_more_modules_than_budget_takes_one_from_each_of_the_largest():
     # and from each, its most central node
     for node in chosen:
         m = df.loc[df["node"] == node, "module"].item()
-        assert df.loc[df["module"] == m, "modular_centrality"].max() == df.loc[df["node"] == node, "modular_centrality"].item()
+        assert (
+            df.loc[df["module"] == m, "modular_centrality"].max()
+            == df.loc[df["node"] == node, "modular_centrality"].item()
+        )
 
 
 def test_small_module_shortfall_is_topped_up_from_the_largest_module():
@@ -76,8 +79,14 @@ def test_small_module_shortfall_is_topped_up_from_the_largest_module():
 
 def test_ties_are_broken_by_module_then_node_id():
     df = pd.DataFrame(
-        {"node": range(6), "module": [1, 1, 1, 2, 2, 2], "modular_centrality": [0.5] * 6, "flow": [1 / 6] * 6,
-         "enter_flow": [0.1] * 6, "exit_flow": [0.1] * 6}
+        {
+            "node": range(6),
+            "module": [1, 1, 1, 2, 2, 2],
+            "modular_centrality": [0.5] * 6,
+            "flow": [1 / 6] * 6,
+            "enter_flow": [0.1] * 6,
+            "exit_flow": [0.1] * 6,
+        }
     )
     assert select_by_communities(df, 3).tolist() == [0, 1, 3]
     assert select_by_communities(df.sample(frac=1, random_state=3), 3).tolist() == [0, 1, 3]
@@ -85,8 +94,16 @@ def test_ties_are_broken_by_module_then_node_id():
 
 def test_each_rank_really_changes_the_order():
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"node": range(50), "module": 1, **{c: rng.random(50) for c in ("modular_centrality", "flow", "enter_flow", "exit_flow")}})
-    orders = {r: tuple(select_by_communities(df, 10, r)) for r in ("modular_centrality", "flow", "enter_flow", "exit_flow")}
+    df = pd.DataFrame(
+        {
+            "node": range(50),
+            "module": 1,
+            **{c: rng.random(50) for c in ("modular_centrality", "flow", "enter_flow", "exit_flow")},
+        }
+    )
+    orders = {
+        r: tuple(select_by_communities(df, 10, r)) for r in ("modular_centrality", "flow", "enter_flow", "exit_flow")
+    }
     assert len(set(orders.values())) == 4
     for r, chosen in orders.items():
         assert list(chosen) == df.sort_values(r, ascending=False)["node"].tolist()[:10]

@@ -14,7 +14,9 @@ def main(smk, device):
     if len(emb) != len(labels):
         from histodistill.errors import HistodistillError
 
-        raise HistodistillError(f"{smk.input.embeddings}: {len(emb)} rows but {len(labels)} pool labels; rerun embed_pool")
+        raise HistodistillError(
+            f"{smk.input.embeddings}: {len(emb)} rows but {len(labels)} pool labels; rerun embed_pool"
+        )
     c = int(smk.wildcards.c)
     members = np.where(labels == c)[0]
     graph = build_graph(emb[members], GraphConfig(**smk.params.graph), where=f"{smk.input.embeddings} (class {c})")

@@ -8,7 +8,13 @@ from histodistill.workflow import run_job
 def main(smk, device):
     ds = smk.params.dataset
     arrays = load_real(
-        ds["name"], ds["size"], ds["data_dir"], ds["download"], ds["split_seed"], ds["val_fraction"], ds["test_fraction"]
+        ds["name"],
+        ds["size"],
+        ds["data_dir"],
+        ds["download"],
+        ds["split_seed"],
+        ds["val_fraction"],
+        ds["test_fraction"],
     )
     save_npz(smk.output[0], **arrays)
 

@@ -14,7 +14,9 @@ def main(smk, device):
     images, labels = load_pool(smk.input.shards)
     model = load_embedder(smk.input.embedder, device)
     pred = predict_logits(model, images, device).argmax(1)
-    report = pool_quality(labels, pred, embed(images, model, device), real["train_labels"], embed(real["train_images"], model, device))
+    report = pool_quality(
+        labels, pred, embed(images, model, device), real["train_labels"], embed(real["train_images"], model, device)
+    )
     logging.getLogger("histodistill").info("pool agreement %.4f (mean over classes)", report["agreement_mean"])
     write_json(smk.output[0], report)
 

@@ -12,7 +12,9 @@ def main(smk, device):
     real = load_npz(smk.input.real, required=("train_images", "train_labels"))
     ipc, seed = int(smk.wildcards.ipc), smk.params.seed
     idx = per_class_selection(
-        real["train_labels"], ipc, lambda c, m: select_random(len(m), ipc, np.random.default_rng([seed, c])),
+        real["train_labels"],
+        ipc,
+        lambda c, m: select_random(len(m), ipc, np.random.default_rng([seed, c])),
         where=f"{smk.input.real} (random_real, IPC {ipc})",
     )
     save_subset(smk.output[0], real["train_images"][idx], real["train_labels"][idx], idx, "real")

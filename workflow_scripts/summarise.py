@@ -13,7 +13,9 @@ from histodistill.workflow import run_job
 def main(smk, device):
     eval_files = [p for p in smk.input if p.endswith(".json") and "/eval/" in p]
     summary = aggregate(collect_results(eval_files))
-    graph = pd.DataFrame([json.load(open(p)) for p in smk.input.graph_stats]) if smk.input.graph_stats else pd.DataFrame()
+    graph = (
+        pd.DataFrame([json.load(open(p)) for p in smk.input.graph_stats]) if smk.input.graph_stats else pd.DataFrame()
+    )
     text = markdown_table(summary)
     if not graph.empty:
         text += (

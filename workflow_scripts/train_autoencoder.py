@@ -9,7 +9,9 @@ from histodistill.workflow import run_job
 
 def main(smk, device):
     real = load_npz(smk.input.real, required=("train_images",))
-    cfg = AutoencoderConfig(**{**smk.params.autoencoder, "block_out_channels": tuple(smk.params.autoencoder["block_out_channels"])})
+    cfg = AutoencoderConfig(
+        **{**smk.params.autoencoder, "block_out_channels": tuple(smk.params.autoencoder["block_out_channels"])}
+    )
     save_checkpoint(smk.output[0], train_autoencoder(real["train_images"], cfg, smk.params.seed, device))
 
 

@@ -11,9 +11,17 @@ from histodistill.workflow import run_job
 def main(smk, device):
     real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
     codec = load_codec(smk.input.autoencoder, device)
-    cfg = DenoiserConfig(**{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])})
+    cfg = DenoiserConfig(
+        **{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])}
+    )
     final = train_denoiser(
-        codec, real["train_images"], real["train_labels"], int(real["n_classes"]), cfg, smk.params.seed, smk.params.checkpoint
+        codec,
+        real["train_images"],
+        real["train_labels"],
+        int(real["n_classes"]),
+        cfg,
+        smk.params.seed,
+        smk.params.checkpoint,
     )
     save_checkpoint(smk.output[0], final)
     if os.path.exists(smk.params.checkpoint):

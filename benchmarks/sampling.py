@@ -1,0 +1,108 @@
+"""Sampling speed of the pool generator: images per second and fraction of the device's bf16 peak.
+
+    .venv/bin/python benchmarks/sampling.py [--batch 512] [--steps 50] [--repeats 2]
+
+Measures the default denoiser (config.yaml) and the paper-scale one (configs/pathmnist_64.yaml) with random
+weights (speed does not depend on the weights): classifier-free guidance (conditional and unconditional halves in
+one batch), DDIM, bf16 autocast on CUDA, fp32 on CPU. FLOPs per forward are counted by torch's FlopCounterMode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bf16_peak_tflops, describe_device  # noqa: E402
+
+from histodistill.generator import DenoiserConfig, autocast, build_denoiser, denoise, make_sampler  # noqa: E402
+
+
+def denoiser_from(config_path: Path) -> tuple[DenoiserConfig, int, int, int]:
+    cfg = yaml.safe_load(config_path.read_text())
+    gen = cfg["generator"]
+    d = {k: v for k, v in gen["denoiser"].items()}
+    if "block_out_channels" in d:
+        d["block_out_channels"] = tuple(d["block_out_channels"])
+    den = DenoiserConfig(**d)
+    ae = gen["autoencoder"]
+    latent_size = cfg["dataset"]["size"] // 2 ** (len(ae["block_out_channels"]) - 1)
+    n_classes = 10 if cfg["dataset"]["name"] == "digits" else 9
+    return den, ae.get("latent_channels", 4), latent_size, n_classes
+
+
+@torch.no_grad()
+def measure(name: str, config_path: Path, device: torch.device, batch: int, steps: int, repeats: int) -> dict:
+    cfg, ch, size, n_classes = denoiser_from(config_path)
+    model = build_denoiser(cfg, ch, size, n_classes).to(device).eval()
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    z = torch.randn(2 * batch, ch, size, size, device=device)
+    y = torch.randint(n_classes + 1, (2 * batch,), device=device)
+    t = torch.full((2 * batch,), 500, device=device)
+    with FlopCounterMode(display=False) as counter, autocast(device):
+        denoise(model, z[:2], t[:2], y[:2])
+    flops_per_image_forward = counter.get_total_flops() / 2
+
+    def run() -> None:
+        sampler = make_sampler("ddim", 1000, "squaredcos_cap_v2")
+        sampler.set_timesteps(steps, device=device)
+        x = torch.randn(batch, ch, size, size, device=device)
+        labels = torch.randint(n_classes, (batch,), device=device)
+        y_in = torch.cat([labels, torch.full_like(labels, n_classes)])
+        for step_t in sampler.timesteps:
+            with autocast(device):
+                eps = denoise(model, torch.cat([x, x]), step_t, y_in).float()
+            c, u = eps.chunk(2)
+            x = sampler.step(u + 2.0 * (c - u), step_t, x).prev_sample
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    ips = batch / float(np.median(times))
+    achieved = flops_per_image_forward * 2 * steps * ips  # two forwards (cond + uncond) per step
+    peak = bf16_peak_tflops(device)
+    return {
+        "denoiser": name,
+        "params_M": round(params, 2),
+        "GFLOP_per_forward": round(flops_per_image_forward / 1e9, 3),
+        "images_per_s": round(ips, 1),
+        "TFLOP_per_s": round(achieved / 1e12, 3),
+        "fraction_of_bf16_peak": None if peak is None else round(achieved / (peak * 1e12), 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=None, help="default: 512 on CUDA, 64 on CPU")
+    ap.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 10 on CPU")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--only", choices=["default", "paper"], default=None)
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    batch = args.batch or (512 if device.type == "cuda" else 64)
+    steps = args.steps or (50 if device.type == "cuda" else 10)
+    precision = "bf16 autocast" if device.type == "cuda" else "fp32"
+    print(f"device: {describe_device(device)}; batch {batch}; {steps} DDIM steps with guidance; {precision}")
+    root = Path(__file__).resolve().parents[1]
+    for name, path in (("default", root / "config.yaml"), ("paper", root / "configs" / "pathmnist_64.yaml")):
+        if args.only and args.only != name:
+            continue
+        print(measure(name, path, device, batch, steps, args.repeats), flush=True)
+
+
+if __name__ == "__main__":
+    main()
