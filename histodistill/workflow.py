@@ -47,13 +47,22 @@ def check_config(config: dict[str, Any]) -> None:
             )
     pool_per_class = config["pool"]["shards"] * config["pool"]["per_class"]
     too_big = [ipc for ipc in config["select"]["ipc"] if ipc > pool_per_class]
-    if too_big and any(m in POOL_METHODS for m in config["select"]["methods"]):
+    uses_pool = any(m in POOL_METHODS for m in config["select"]["methods"]) or ablation_variants(config)
+    if too_big and uses_pool:
         raise HistodistillError(
             f"select.ipc: IPC {max(too_big)} is larger than the synthetic pool per class ({pool_per_class} = "
             "pool.shards × pool.per_class); lower select.ipc or raise pool.per_class"
         )
     if len(set(config["select"]["ipc"])) != len(config["select"]["ipc"]):
         raise HistodistillError(f"select.ipc: duplicate values in {config['select']['ipc']}")
+    unknown = {
+        f"{name}.{key}"
+        for name, overrides in config.get("ablation", {}).get("graphs", {}).items()
+        for key in overrides
+        if key not in config["graph"]
+    }
+    if unknown:
+        raise HistodistillError(f"ablation.graphs: unknown graph settings {sorted(unknown)}; use keys of graph:")
     depth = config["evaluate"]["depth"]
     if ds["size"] < 2**depth:
         raise HistodistillError(f"evaluate.depth: {depth} pooling stages need images of at least {2**depth}px")
@@ -65,14 +74,51 @@ def check_config(config: dict[str, Any]) -> None:
         )
 
 
+def ablation_variants(config: dict[str, Any]) -> list[dict[str, str]]:
+    """InfoDist variants of the ablation block: embedder × graph setting × rank (empty when the block is empty).
+
+    Each variant is a method named `infodist-{net}-{graph}-{rank}`; its graph lives under `graph/{net}+{graph}/`.
+    """
+    ab = config.get("ablation", {})
+    if not (ab.get("embedders") or ab.get("graphs") or ab.get("ranks")):
+        return []
+    nets = ab.get("embedders") or [config["embed"]["net"]]
+    graphs = list(ab.get("graphs") or {"default": {}})
+    ranks = ab.get("ranks") or [config["select"]["rank"]]
+    return [
+        {"method": f"infodist-{net}-{g}-{r}", "net": net, "graph": g, "rank": r, "key": f"{net}+{g}"}
+        for net in nets
+        for g in graphs
+        for r in ranks
+    ]
+
+
+def graph_settings(config: dict[str, Any], graph_key: str) -> dict[str, Any]:
+    """The graph settings of a graph key: `{net}` is the main graph, `{net}+{name}` an ablation setting."""
+    _, _, name = graph_key.partition("+")
+    overrides = config.get("ablation", {}).get("graphs", {}).get(name, {}) if name else {}
+    return {**config["graph"], **overrides}
+
+
+def graph_keys(config: dict[str, Any]) -> list[str]:
+    """Every graph the run builds: the main one (if InfoDist is selected) and one per ablation net × setting."""
+    keys = [config["embed"]["net"]] if "infodist" in config["select"]["methods"] else []
+    for v in ablation_variants(config):
+        if v["key"] not in keys:
+            keys.append(v["key"])
+    return keys
+
+
 def subset_names(config: dict[str, Any]) -> list[str]:
-    """`{method}_ipc{ipc}` for every configured method and IPC; full real data is `full_real_ipcall`."""
+    """`{method}_ipc{ipc}` for every configured method, ablation variant and IPC; full real data is `full_real_ipcall`."""
     names = []
     for method in config["select"]["methods"]:
         if method == "full_real":
             names.append("full_real_ipcall")
         else:
             names.extend(f"{method}_ipc{ipc}" for ipc in config["select"]["ipc"])
+    for v in ablation_variants(config):
+        names.extend(f"{v['method']}_ipc{ipc}" for ipc in config["select"]["ipc"])
     return names
 
 

@@ -9,7 +9,15 @@ min_version("8.0")
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from histodistill.errors import HistodistillError
-from histodistill.workflow import check_config, dataset_id, n_classes_of, subset_names
+from histodistill.workflow import (
+    ablation_variants,
+    check_config,
+    dataset_id,
+    graph_keys,
+    graph_settings,
+    n_classes_of,
+    subset_names,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 try:
@@ -23,5 +31,28 @@ CLASSES = list(range(n_classes_of(config["dataset"]["name"])))
 SHARDS = list(range(config["pool"]["shards"]))
 NET = config["embed"]["net"]
 SUBSETS = subset_names(config)
-SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real"))]
+GRAPH_KEYS = graph_keys(config)
+ABLATION = ablation_variants(config)
+SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
 HEAVY_THREADS = max(1, workflow.cores if isinstance(workflow.cores, int) else 1)
+
+
+# Input functions (kept here so that rule files hold rules only).
+
+
+def embedder_input(wildcards):
+    return [] if wildcards.net == "pixels" else [f"{RESULTS}/embedder/{wildcards.net}.pt"]
+
+
+def graph_embeddings(wildcards):
+    net = wildcards.gkey.partition("+")[0]
+    return {
+        "embeddings": f"{RESULTS}/embeddings/{net}.npy",
+        "labels": f"{RESULTS}/embeddings/{net}.labels.npy",
+    }
+
+
+def subset_input(wildcards):
+    if wildcards.subset == "full_real_ipcall":
+        return []
+    return [f"{RESULTS}/subsets/{wildcards.subset}.npz"]

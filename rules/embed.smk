@@ -21,10 +21,6 @@ rule train_embedder:
         "../workflow_scripts/train_embedder.py"
 
 
-def embedder_input(wildcards):
-    return [] if wildcards.net == "pixels" else [f"{RESULTS}/embedder/{wildcards.net}.pt"]
-
-
 rule embed_pool:
     input:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),

@@ -1,9 +1,3 @@
-def subset_input(wildcards):
-    if wildcards.subset == "full_real_ipcall":
-        return []
-    return [f"{RESULTS}/subsets/{wildcards.subset}.npz"]
-
-
 rule evaluate_subset:
     input:
         real=f"{RESULTS}/data/real.npz",

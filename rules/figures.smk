@@ -6,10 +6,10 @@ rule summarise:
             model=config["evaluate"]["models"],
             seed=config["evaluate"]["seeds"],
         ),
-        graph_stats=(
-            expand(f"{RESULTS}/communities/{NET}/class_{{c}}.stats.json", c=CLASSES)
-            if "infodist" in config["select"]["methods"]
-            else []
+        graph_stats=expand(
+            f"{RESULTS}/communities/{{gkey}}/class_{{c}}.stats.json",
+            gkey=GRAPH_KEYS,
+            c=CLASSES,
         ),
     output:
         csv=f"{RESULTS}/tables/summary.csv",

@@ -1,17 +1,19 @@
+# {gkey} is the embedder (main graph, settings from graph:) or `{net}+{name}` (an ablation.graphs setting).
 rule build_graph:
     input:
-        embeddings=f"{RESULTS}/embeddings/{{net}}.npy",
-        labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
+        unpack(graph_embeddings),
     output:
-        f"{RESULTS}/graph/{{net}}/class_{{c}}.edges.tsv.gz",
+        f"{RESULTS}/graph/{{gkey}}/class_{{c}}.edges.tsv.gz",
     log:
-        f"{RESULTS}/logs/build_graph_{{net}}_class_{{c}}.log",
+        f"{RESULTS}/logs/build_graph_{{gkey}}_class_{{c}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/build_graph_{{net}}_class_{{c}}.tsv"
+        f"{RESULTS}/benchmarks/build_graph_{{gkey}}_class_{{c}}.tsv"
+    wildcard_constraints:
+        gkey=r"(convnet|resnet18|pixels)(\+[A-Za-z0-9]+)?",
     conda:
         "../envs/histodistill.yaml"
     threads: 1
     params:
-        graph=config["graph"],
+        graph=lambda wc: graph_settings(config, wc.gkey),
     script:
         "../workflow_scripts/build_graph.py"

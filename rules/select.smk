@@ -1,13 +1,13 @@
 rule find_communities:
     input:
-        f"{RESULTS}/graph/{{net}}/class_{{c}}.edges.tsv.gz",
+        f"{RESULTS}/graph/{{gkey}}/class_{{c}}.edges.tsv.gz",
     output:
-        communities=f"{RESULTS}/communities/{{net}}/class_{{c}}.tsv",
-        stats=f"{RESULTS}/communities/{{net}}/class_{{c}}.stats.json",
+        communities=f"{RESULTS}/communities/{{gkey}}/class_{{c}}.tsv",
+        stats=f"{RESULTS}/communities/{{gkey}}/class_{{c}}.stats.json",
     log:
-        f"{RESULTS}/logs/find_communities_{{net}}_class_{{c}}.log",
+        f"{RESULTS}/logs/find_communities_{{gkey}}_class_{{c}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/find_communities_{{net}}_class_{{c}}.tsv"
+        f"{RESULTS}/benchmarks/find_communities_{{gkey}}_class_{{c}}.tsv"
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -33,6 +33,28 @@ rule select_infodist:
         "../envs/histodistill.yaml"
     params:
         rank=config["select"]["rank"],
+    script:
+        "../workflow_scripts/select_infodist.py"
+
+
+rule select_ablation:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
+        communities=expand(f"{RESULTS}/communities/{{{{net}}}}+{{{{graph}}}}/class_{{c}}.tsv", c=CLASSES),
+    output:
+        f"{RESULTS}/subsets/infodist-{{net}}-{{graph}}-{{rank}}_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/select_infodist-{{net}}-{{graph}}-{{rank}}_ipc{{ipc}}.log",
+    wildcard_constraints:
+        net="convnet|resnet18|pixels",
+        graph="[A-Za-z0-9]+",
+        rank="modular_centrality|flow|enter_flow|exit_flow",
+        ipc=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        rank=lambda wc: wc.rank,
     script:
         "../workflow_scripts/select_infodist.py"
 

@@ -37,7 +37,7 @@ def write_config(tmp: Path, base: str = "configs/smoke.yaml", **overrides) -> Pa
 
 def snakemake(config: Path, *args: str, check: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", str(config), *args]
+    cmd = [SNAKEMAKE, "--configfile", str(config), "--cores", "2", *args]  # --configfile takes several values
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")

@@ -22,7 +22,7 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path):
     ds = tmp_path / "results" / "digits_8"
     target = ds / "generator" / "denoiser.pt"
     checkpoint = ds / "generator" / "checkpoints" / "denoiser_last.pt"
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", str(config), str(target)]
+    cmd = [SNAKEMAKE, "--configfile", str(config), "--cores", "2", str(target)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300

@@ -159,3 +159,21 @@ def test_coreset_baselines_pick_distinct_sensible_images():
     hd = select_herding(emb, 6)
     assert len(set(hd.tolist())) == 6
     assert np.linalg.norm(emb[hd].mean(0) - emb.mean(0)) < np.linalg.norm(emb[:6].mean(0) - emb.mean(0))
+
+
+def test_bad_selection_inputs_name_the_file_and_class():
+    from histodistill.embed import check_embedding_file
+    from histodistill.select import check_budget
+    from histodistill.subsets import per_class_selection
+
+    with pytest.raises(HistodistillError, match=r"emb\.npy: 9 embedding rows but the pool has 10"):
+        check_embedding_file("emb.npy", np.zeros((9, 4)), 10)
+    bad = np.zeros((10, 4))
+    bad[3, 2] = np.nan
+    with pytest.raises(HistodistillError, match=r"emb\.npy: 1 rows contain NaN/inf \(first: \[3\]\)"):
+        check_embedding_file("emb.npy", bad, 10)
+    with pytest.raises(HistodistillError, match="pool.npz: IPC 5 is larger than the 2 images of class 1"):
+        check_budget(5, {0: 8, 1: 2}, "pool.npz")
+    labels = np.array([0] * 6 + [1] * 3)
+    with pytest.raises(HistodistillError, match="class 1"):
+        per_class_selection(labels, 4, lambda c, m: np.arange(4), where="pool.npz")

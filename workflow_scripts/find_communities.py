@@ -12,6 +12,7 @@ def main(smk, device):
     graph = read_edges(smk.input[0])
     df = find_communities(graph, trials=smk.params.trials, seed=smk.params.seed)
     stats = {
+        "graph": smk.wildcards.gkey,
         "class": int(smk.wildcards.c),
         "n_nodes": graph.n_nodes,
         "n_edges": graph.n_edges,

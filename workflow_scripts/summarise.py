@@ -18,10 +18,9 @@ def main(smk, device):
     )
     text = markdown_table(summary)
     if not graph.empty:
-        text += (
-            f"\nInfoDist graph ({smk.config['embed']['net']} embeddings): mean edge density "
-            f"{graph['edge_density'].mean():.4f}, modules per class {graph['n_modules'].min()}–{graph['n_modules'].max()}\n"
-        )
+        text += "\n| graph | mean edge density | modules per class (min–max) |\n|---|---|---|\n"
+        for key, g in graph.groupby("graph", sort=False):
+            text += f"| {key} | {g['edge_density'].mean():.4f} | {g['n_modules'].min()}–{g['n_modules'].max()} |\n"
     atomic_write_bytes(smk.output.csv, summary.to_csv(index=False, float_format="%.6f").encode())
     atomic_write_bytes(smk.output.markdown, text.encode())
     atomic_write_bytes(smk.output.graph, graph.to_csv(index=False, float_format="%.6f").encode())
