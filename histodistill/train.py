@@ -106,17 +106,22 @@ def train_classifier(
     desc: str = "train",
     val: tuple[np.ndarray, np.ndarray] | None = None,
     val_every: int = 10,
+    resident_limit: int = 256 * 1024 * 1024,
 ) -> nn.Module:
     """Train a classifier on uint8 NHWC `images`; returns the EMA model in eval mode.
 
-    Small sets live on the device as one tensor; batches are drawn by a seeded permutation each epoch. With `val`
+    Sets up to `resident_limit` bytes (uint8) live on the device as one tensor; larger ones are streamed in batches.
+    Batches are drawn by a seeded permutation each epoch. With `val`
     (images, labels), the EMA is scored on it every `val_every` epochs and the best-scoring weights are returned
     (validation-based model choice).
     """
     device = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
-    x_all = to_model_space(images, device)
+    # Small sets live on the device, normalised once; large ones (full real data) stay uint8 on the host and are
+    # streamed to the device batch by batch.
+    resident = images.size <= resident_limit
+    x_all = to_model_space(images, device) if resident else torch.from_numpy(np.ascontiguousarray(images))
     y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
     size, channels = images.shape[1], images.shape[3]
     model = build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device)
@@ -132,7 +137,8 @@ def train_classifier(
         perm = torch.randperm(n, generator=g, device=device)
         for start in range(0, n, bs):
             idx = perm[start : start + bs]
-            x, y = x_all[idx], y_all[idx]
+            x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
+            y = y_all[idx]
             if cfg.dsa:
                 x = dsa(x, g)
             logits = model(x)

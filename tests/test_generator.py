@@ -63,3 +63,25 @@ def test_corrupted_checkpoint_error_names_the_file(tmp_path, content):
         path.write_bytes(content)
     with pytest.raises(HistodistillError, match=re.escape(str(path)) + ".*corrupted or truncated"):
         load_codec(path, torch.device("cpu"))
+
+
+def test_transformer_denoiser_trains_and_samples(tmp_path):
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, train_autoencoder, train_denoiser
+    from histodistill.generator import build_autoencoder
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:64], real["train_labels"][:64]
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=2)
+    ae = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False)
+    vae = build_autoencoder(ae_cfg, 1, 8)
+    vae.load_state_dict(ae["state_dict"])
+    codec = LatentCodec(vae, ae["shift"], ae["scale"], 1)
+    cfg = DenoiserConfig(
+        arch="dit", transformer_layers=1, transformer_heads=2, transformer_head_dim=8, steps=3, batch_size=8
+    )
+    final = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "ckpt.pt", progress=False)
+    torch.save(final, tmp_path / "den.pt")
+    model, meta = load_denoiser(tmp_path / "den.pt", torch.device("cpu"))
+    out = sample_images(codec, model, meta, np.array([1, 2]), "ddim", 2, 3.0, 0, 2, progress=False)
+    assert out.shape == (2, 8, 8, 1)

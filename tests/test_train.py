@@ -101,3 +101,26 @@ def test_subset_validation_names_the_file():
         validate_images("subset.npz", images, np.array([0, 1, 2, 10]), 10, 8, 1)
     with pytest.raises(HistodistillError, match="subset.npz: images have shape"):
         validate_images("subset.npz", images, np.arange(4), 10, 16, 1)
+
+
+def test_streamed_training_equals_resident_training():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, size=(24, 8, 8, 1), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 8)
+    cfg = TrainConfig(depth=2, width=8, epochs=2, batch_size=10)
+    resident = train_classifier(images, labels, 3, cfg, seed=0, progress=False)
+    streamed = train_classifier(images, labels, 3, cfg, seed=0, progress=False, resident_limit=0)
+    for a, b in zip(resident.state_dict().values(), streamed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_resnet18_trains_and_separates_two_easy_classes():
+    images = np.zeros((16, 16, 16, 3), np.uint8)
+    images[8:] = 255
+    labels = np.repeat(np.arange(2), 8)
+    model = train_classifier(
+        images, labels, 2, TrainConfig(net="resnet18", width=8, epochs=15, lr=0.05), 0, progress=False
+    )
+    from histodistill.train import predict_logits
+
+    assert (predict_logits(model, images).argmax(1) == labels).all()
