@@ -87,14 +87,14 @@ def measure(name: str, config_path: Path, device: torch.device, batch: int, step
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=None, help="default: 512 on CUDA, 64 on CPU")
-    ap.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 10 on CPU")
+    ap.add_argument("--batch", type=int, default=None, help="default: 512 on CUDA, 16 on CPU")
+    ap.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 5 on CPU")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--only", choices=["default", "paper"], default=None)
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    batch = args.batch or (512 if device.type == "cuda" else 64)
-    steps = args.steps or (50 if device.type == "cuda" else 10)
+    batch = args.batch or (512 if device.type == "cuda" else 16)
+    steps = args.steps or (50 if device.type == "cuda" else 5)
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
     print(f"device: {describe_device(device)}; batch {batch}; {steps} DDIM steps with guidance; {precision}")
     root = Path(__file__).resolve().parents[1]

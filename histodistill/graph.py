@@ -36,6 +36,7 @@ class GraphConfig:
     method: str = "exact"  # "exact", "approximate" or "auto"
     approx_neighbours: int = 256
     approx_sample: int = 2048
+    approx_search_dims: int | None = 64
     exact_max_nodes: int = 50_000
     seed: int = 0
 
@@ -137,8 +138,10 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     """k-nearest-neighbour graph whose softmax normaliser is estimated from a seeded sample of the other nodes.
 
     Only the `approx_neighbours` closest nodes can receive an edge; since the weights decrease with distance these
-    carry most of each row's kept mass. The normaliser is exact over the neighbours and self, and the remaining
-    N − 1 − k terms are estimated by the mean over `approx_sample` random nodes outside the neighbourhood.
+    carry most of each row's kept mass. Candidates are searched in a PCA projection to `approx_search_dims`
+    dimensions (when the embedding is wider), then their distances are computed exactly in the full space. The
+    normaliser is exact over the neighbours and self, and the remaining N − 1 − k terms are estimated by the mean
+    over `approx_sample` random nodes outside the neighbourhood.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -148,12 +151,22 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
         return Graph(n, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     scale = distance_scale(emb, cfg)
     x = np.ascontiguousarray(emb, dtype=np.float32)
-    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    search = x
+    if cfg.approx_search_dims and x.shape[1] > cfg.approx_search_dims:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=cfg.approx_search_dims, svd_solver="randomized", random_state=cfg.seed)
+        search = np.ascontiguousarray(pca.fit_transform(x), dtype=np.float32)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(search).kneighbors(search)
     # Drop self (the first column normally; duplicates may reorder) and keep k others per row.
     not_self = idx != np.arange(n)[:, None]
     order = np.argsort(~not_self, axis=1, kind="stable")[:, :k]
     idx = np.take_along_axis(idx, order, 1)
-    dist = np.take_along_axis(dist, order, 1).astype(np.float64)
+    dist = np.empty(idx.shape, dtype=np.float64)  # exact distances in the full space
+    step = max(1, (1 << 23) // max(1, k * x.shape[1]))  # rows per block: ~64 MB of gathered float64 neighbours
+    for start in range(0, n, step):
+        rows = slice(start, min(n, start + step))
+        dist[rows] = np.linalg.norm(x[rows, None, :].astype(np.float64) - x[idx[rows]], axis=-1)
     logit_nn = scale / np.maximum(dist, MIN_DISTANCE)
     rng = np.random.default_rng(cfg.seed)
     m = min(cfg.approx_sample, n)

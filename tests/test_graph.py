@@ -106,3 +106,24 @@ def test_edge_file_roundtrip_and_reproducible_bytes(tmp_path):
     assert (
         back.n_nodes == 40 and np.array_equal(back.source, g.source) and np.allclose(back.weight, g.weight, rtol=1e-9)
     )
+
+
+def kept_mass_ratio(approx, exact) -> float:
+    """Fraction of the exact graph's kept weight that the approximate graph keeps on the same edges."""
+    ex, ap = as_dict(exact), as_dict(approx)
+    return sum(ex[k] for k in ap if k in ex) / sum(ex.values())
+
+
+def test_approximate_graph_keeps_the_exact_graphs_weight_on_real_digits():
+    # Real images (all 1,797 scikit-learn digits, 8x8 pixels as 64-d embeddings), the capped graph the default uses.
+    from histodistill.data import load_real
+    from histodistill.embed import embed
+
+    real = load_real("digits", 8)
+    images = np.concatenate([real[f"{s}_images"] for s in ("train", "val", "test")])
+    emb = embed(images, None, "cpu")
+    cfg = GraphConfig(knn=10, distance_scale="median", temperature=0.1, approx_neighbours=32, approx_sample=512)
+    exact = exact_graph(emb, cfg)
+    approx = approximate_graph(emb, cfg)
+    assert exact.n_edges > 0
+    assert kept_mass_ratio(approx, exact) >= 0.95
