@@ -119,8 +119,9 @@ def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     x = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float64))
     scale = distance_scale(emb, cfg)
     src, dst, wts = [], [], []
-    for start in range(0, n, cfg.chunk):
-        rows = torch.arange(start, min(n, start + cfg.chunk))
+    chunk = max(1, min(cfg.chunk, (1 << 24) // n))  # at most 16M float64 entries (128 MB) per block
+    for start in range(0, n, chunk):
+        rows = torch.arange(start, min(n, start + chunk))
         logits = scale / torch.cdist(x[rows], x).clamp_min_(MIN_DISTANCE)
         logits[torch.arange(len(rows)), rows] = 0.0  # self logit 0 before the softmax
         w = torch.softmax(logits, dim=1)
