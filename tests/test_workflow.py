@@ -18,9 +18,14 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     config, ds = smoke_run
     summary = pd.read_csv(ds / "tables" / "summary.csv")
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
-    for method in ("infodist", "random_synthetic", "kmeans", "random_real"):
+    for method in ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real"):
         assert {(method, "1"), (method, "3")} <= rows
     assert ("full_real", "all") in rows
+    # the ablation block adds one method per combination (here: the paper's uncapped graph)
+    assert {
+        ("infodist-convnet-paper-modular_centrality", "1"),
+        ("infodist-convnet-paper-modular_centrality", "3"),
+    } <= rows
     assert (summary["n_seeds"] == 2).all()
     assert summary["acc_mean"].between(0, 1).all() and summary["auc_mean"].between(0, 1).all()
     for name in ("accuracy.png", "samples_infodist_ipc3.png"):
@@ -31,7 +36,9 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     quality = json.loads((ds / "pool" / "quality.json").read_text())
     assert set(quality["per_class"]) == {str(c) for c in range(10)}
     graph = pd.read_csv(ds / "tables" / "graph_stats.csv")
-    assert len(graph) == 10 and (graph["n_modules"] >= 1).all()
+    assert len(graph) == 20 and (graph["n_modules"] >= 1).all()
+    capped, paper = graph[graph["graph"] == "convnet"], graph[graph["graph"] == "convnet+paper"]
+    assert (capped["n_edges"] <= 10 * capped["n_nodes"]).all() and paper["n_edges"].sum() > capped["n_edges"].sum()
     for rule_log in ("train_denoiser.log", "build_graph_convnet_class_0.log", "summarise.log"):
         assert (ds / "logs" / rule_log).stat().st_size > 0
 
@@ -49,9 +56,17 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
     assert jobs, "a changed Infomap setting must rerun something"
-    assert set(jobs) <= {"find_communities", "select_infodist", "evaluate_subset", "summarise", "sample_grid", "all"}
-    assert jobs["find_communities"] == 10 and jobs["select_infodist"] == 2
-    assert jobs["evaluate_subset"] == 2  # infodist at IPC 1 and 3, nothing else
+    assert set(jobs) <= {
+        "find_communities",
+        "select_infodist",
+        "select_ablation",
+        "evaluate_subset",
+        "summarise",
+        "sample_grid",
+        "all",
+    }
+    assert jobs["find_communities"] == 20 and jobs["select_infodist"] == 2 and jobs["select_ablation"] == 2
+    assert jobs["evaluate_subset"] == 4  # InfoDist and its ablation variant at IPC 1 and 3, nothing else
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):
@@ -101,7 +116,7 @@ def test_same_config_twice_gives_byte_identical_subsets(smoke_run, tmp_path):
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump(cfg))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 8
+    assert len(targets) == 14  # every selector (6 methods + 1 ablation variant) at IPC 1 and 3
     snakemake(again, *[str(tmp_path / "again" / "digits_8" / t) for t in targets], check=True)
     for t in targets:
         assert (tmp_path / "again" / "digits_8" / t).read_bytes() == (ds / t).read_bytes(), t
