@@ -164,27 +164,26 @@ def train_classifier(
 
 
 @torch.no_grad()
+def _batched(fn, images: np.ndarray, device: torch.device | str, batch_size: int) -> np.ndarray:
+    """Apply `fn` to uint8 NHWC images in batches (model space, on `device`); float32 numpy result."""
+    out = [
+        fn(to_model_space(images[i : i + batch_size], device)).float().cpu() for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
 def predict_logits(
     model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024
 ) -> np.ndarray:
     """Logits of a trained classifier for uint8 NHWC images."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        out.append(model(to_model_space(images[start : start + batch_size], device)).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+    return _batched(model.eval(), images, device, batch_size)
 
 
-@torch.no_grad()
 def embed_images(
     model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024
 ) -> np.ndarray:
     """Penultimate-layer features (float32) of uint8 NHWC images."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        out.append(model.embed(to_model_space(images[start : start + batch_size], device)).float().cpu())
-    return torch.cat(out).numpy()
+    return _batched(model.eval().embed, images, device, batch_size)
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float]:

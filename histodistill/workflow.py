@@ -28,6 +28,19 @@ def n_classes_of(name: str) -> int:
     return len(medmnist_info(name)["label"])
 
 
+def check_schema(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
+    """Validate against the JSON schema with one line per problem, naming the key (snakemake's own validation
+    prints the whole schema); defaults are filled in afterwards by snakemake.utils.validate."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path)))
+    if errors:
+        lines = [f"{'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
+        raise HistodistillError("invalid config (see schemas/config.schema.yaml):\n  " + "\n  ".join(lines))
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Checks the schema cannot express; each raises one clear error naming the key."""
     from .data import check_dataset, medmnist_filename

@@ -12,6 +12,7 @@ from histodistill.errors import HistodistillError
 from histodistill.workflow import (
     ablation_variants,
     check_config,
+    check_schema,
     dataset_id,
     graph_keys,
     graph_settings,
@@ -19,8 +20,9 @@ from histodistill.workflow import (
     subset_names,
 )
 
-validate(config, schema="../schemas/config.schema.yaml")
 try:
+    check_schema(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    validate(config, schema="../schemas/config.schema.yaml")
     check_config(config)
 except HistodistillError as exc:
     raise WorkflowError(f"histodistill config error: {exc}")
