@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from histodistill.generator import load_codec, load_denoiser, sample_images
+from histodistill.generator import load_codec, load_denoiser, sample_images, sampling_batch_size
 from histodistill.io import save_npz
 from histodistill.workflow import run_job
 
@@ -12,7 +12,8 @@ def main(smk, device):
     model, meta = load_denoiser(smk.input.denoiser, device)
     p = smk.params
     labels = np.repeat(np.arange(meta["n_classes"], dtype=np.int64), p.per_class)
-    images = sample_images(codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, p.batch_size)
+    batch = sampling_batch_size(p.batch_size, device)
+    images = sample_images(codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, batch)
     save_npz(smk.output[0], images=images, labels=labels, seed=np.asarray(p.seed, dtype=np.int64))
 
 
