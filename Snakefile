@@ -14,6 +14,7 @@ include: "rules/graph.smk"
 include: "rules/select.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/privacy.smk"
 
 
 rule all:
@@ -23,4 +24,6 @@ rule all:
         f"{RESULTS}/tables/summary.md",
         f"{RESULTS}/figures/accuracy.png",
         f"{RESULTS}/pool/quality.json",
+        f"{RESULTS}/tables/privacy.csv",
+        f"{RESULTS}/tables/privacy.md",
         expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),

@@ -131,3 +131,22 @@ def sample_grid(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def privacy_markdown(table: pd.DataFrame) -> str:
+    """The privacy table (method × IPC) as Markdown: copy rate, distance-attack AUC with its 95 % CI, TPR at 1 % FPR,
+    density-ratio attack AUC, precision, recall, coverage."""
+
+    def fmt(v: object, digits: int = 3) -> str:
+        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.{digits}f}"
+
+    lines = [
+        "| method | IPC | copy rate | MIA AUC [95 % CI] | TPR@1%FPR | DOMIAS AUC | precision | recall | coverage |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples(index=False):
+        lines.append(
+            f"| {r.method} | {r.ipc} | {fmt(r.copy_rate)} | {fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | "
+            f"{fmt(r.mia_tpr_at_1pct_fpr)} | {fmt(r.domias_auc)} | {fmt(r.precision)} | {fmt(r.recall)} | {fmt(r.coverage)} |"
+        )
+    return "\n".join(lines) + "\n"

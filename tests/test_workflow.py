@@ -43,6 +43,20 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
         assert (ds / "logs" / rule_log).stat().st_size > 0
 
 
+def test_privacy_audit_flags_real_images_and_passes_synthetic_ones(smoke_run):
+    _, ds = smoke_run
+    table = pd.read_csv(ds / "tables" / "privacy.csv")
+    assert len(table) == 14  # every shared subset (all but full real) is audited
+    real = table[table["method"] == "random_real"]
+    synthetic = table[table["method"].isin(["infodist", "random_synthetic", "kmeans"])]
+    assert (real["copy_rate"] > 0.9).all() and (real["mia_auc"] > 0.9).all()
+    assert (synthetic["copy_rate"] < 0.5).all()
+    report = json.loads((ds / "privacy" / "infodist_ipc3.json").read_text())
+    assert {"dcr", "mia_distance", "mia_density", "fidelity"} <= set(report)
+    assert (ds / "tables" / "privacy.md").read_text().count("\n") == len(table) + 2
+    assert (ds / "figures" / "privacy_pairs_infodist_ipc3.png").stat().st_size > 1000
+
+
 def test_nothing_to_do_after_a_complete_run(smoke_run):
     config, _ = smoke_run
     assert planned_jobs(config) == {}
@@ -60,6 +74,8 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "find_communities",
         "select_infodist",
         "select_ablation",
+        "privacy_audit",
+        "privacy_table",
         "evaluate_subset",
         "summarise",
         "sample_grid",

@@ -1,0 +1,18 @@
+"""Rule privacy_table: one row per audited subset (copy rate, MIA AUC + CI, TPR@1%FPR, PRDC, Fréchet)."""
+
+import logging
+
+from histodistill.io import atomic_write_bytes
+from histodistill.privacy import privacy_table
+from histodistill.report import privacy_markdown
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    table = privacy_table(smk.input)
+    atomic_write_bytes(smk.output.csv, table.to_csv(index=False, float_format="%.6f").encode())
+    atomic_write_bytes(smk.output.markdown, privacy_markdown(table).encode())
+    logging.getLogger("histodistill").info("\n%s", table.to_string(index=False))
+
+
+run_job(snakemake, main)  # noqa: F821
