@@ -52,7 +52,9 @@ def main() -> None:
         exact = exact_graph(emb, cfg)
         for k in (32, 256):
             approx = approximate_graph(emb, GraphConfig(**{**cfg.__dict__, "approx_neighbours": k}))
-            print(f"{name}: exact {exact.n_edges} edges; approximate (k={k}) keeps {kept_mass(approx, exact):.4f} of its weight")
+            print(
+                f"{name}: exact {exact.n_edges} edges; approximate (k={k}) keeps {kept_mass(approx, exact):.4f} of its weight"
+            )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ def main() -> None:
                 labels = np.repeat(np.arange(args.classes), ipc)
                 depth = 5 if size == 64 else 3
                 cfg = TrainConfig(net=net, depth=depth, width=128, epochs=args.epochs, batch_size=256)
-                train_classifier(images, labels, args.classes, TrainConfig(**{**cfg.__dict__, "epochs": 1}), 0, device, False)
+                train_classifier(
+                    images, labels, args.classes, TrainConfig(**{**cfg.__dict__, "epochs": 1}), 0, device, False
+                )
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
@@ -52,8 +54,13 @@ def main() -> None:
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - start
                 print(
-                    {"net": net if net == "resnet18" else f"convnet-d{depth}w128", "px": size, "images": n,
-                     "epochs_per_s": round(args.epochs / seconds, 2), "s_per_1000_epochs": round(1000 * seconds / args.epochs, 1)},
+                    {
+                        "net": net if net == "resnet18" else f"convnet-d{depth}w128",
+                        "px": size,
+                        "images": n,
+                        "epochs_per_s": round(args.epochs / seconds, 2),
+                        "s_per_1000_epochs": round(1000 * seconds / args.epochs, 1),
+                    },
                     flush=True,
                 )
 

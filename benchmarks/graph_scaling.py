@@ -41,9 +41,17 @@ def one(n: int, dim: int, knn: int | None, method: str) -> dict:
     df = find_communities(graph, trials=1, seed=42)
     t_infomap = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"N": n, "path": "exact" if method == "exact" else "approximate", "knn": knn, "edges": graph.n_edges,
-            "graph_s": round(t_graph, 1), "infomap_s": round(t_infomap, 1), "total_s": round(t_graph + t_infomap, 1),
-            "modules": int(df["module"].nunique()), "peak_MB": round(peak_mb)}
+    return {
+        "N": n,
+        "path": "exact" if method == "exact" else "approximate",
+        "knn": knn,
+        "edges": graph.n_edges,
+        "graph_s": round(t_graph, 1),
+        "infomap_s": round(t_infomap, 1),
+        "total_s": round(t_graph + t_infomap, 1),
+        "modules": int(df["module"].nunique()),
+        "peak_MB": round(peak_mb),
+    }
 
 
 def main() -> None:
@@ -60,8 +68,18 @@ def main() -> None:
         return
     print(f"2 threads; {args.dim}-d clustered embeddings; knn cap {args.knn}")
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--one", str(n), "--dim", str(args.dim), "--knn", str(args.knn),
-               "--exact-max", str(args.exact_max)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(n),
+            "--dim",
+            str(args.dim),
+            "--knn",
+            str(args.knn),
+            "--exact-max",
+            str(args.exact_max),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True)
         print(out.stdout.strip() or out.stderr.strip()[-500:], flush=True)
 
