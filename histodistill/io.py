@@ -56,6 +56,13 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, npz_bytes(arrays))
 
 
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically write one array as `.npy`."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Load every array of an `.npz`; a missing file or key raises an error naming the file."""
     path = Path(path)

@@ -1,19 +1,9 @@
 """Rule embed_pool: one embedding matrix for the whole pool (rows in pool order) and its labels."""
 
-import numpy as np
-
 from histodistill.embed import embed, load_embedder
-from histodistill.io import atomic_write_bytes
+from histodistill.io import save_npy
 from histodistill.pool import load_pool
 from histodistill.workflow import run_job
-
-
-def save_npy(path, array):
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def main(smk, device):
