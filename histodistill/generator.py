@@ -193,14 +193,14 @@ def train_autoencoder(
     }
 
 
-def _plain_config(cfg: dict) -> dict:
-    """A diffusers config as plain JSON-like values (checkpoints are loaded with weights_only=True)."""
-    out = {}
-    for k, v in cfg.items():
-        if k.startswith("_"):
-            continue
-        out[k] = list(v) if isinstance(v, tuple) else v
-    return out
+def _plain(obj: Any) -> Any:
+    """Plain JSON-like values (tuples as lists, diffusers' private `_` keys dropped): checkpoints are loaded with
+    weights_only=True, and fingerprints compare equal after a save/load round trip."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 def load_codec(path: str | os.PathLike, device: torch.device) -> LatentCodec:
@@ -310,7 +310,7 @@ def train_denoiser(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_warmup, warmup=cfg.warmup_steps))
     noise_sched = make_train_scheduler(cfg)
     alphas = noise_sched.alphas_cumprod.to(device)
-    fingerprint = {"config": _jsonable(asdict(cfg)), "n_classes": n_classes, "seed": seed, "n_train": len(images)}
+    fingerprint = {"config": _plain(asdict(cfg)), "n_classes": n_classes, "seed": seed, "n_train": len(images)}
 
     start = 0
     checkpoint_path = Path(checkpoint_path)
@@ -386,7 +386,7 @@ def train_denoiser(
     return {
         "kind": "denoiser",
         "arch": cfg.arch,
-        "model_config": _plain_config(dict(ema.config)),
+        "model_config": _plain(dict(ema.config)),
         "state_dict": {k: v.cpu() for k, v in ema.state_dict().items()},
         "n_classes": n_classes,
         "latent_channels": latent_channels,
@@ -395,14 +395,6 @@ def train_denoiser(
         "beta_schedule": cfg.beta_schedule,
         "steps_trained": cfg.steps,
     }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
 
 
 def load_denoiser(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:

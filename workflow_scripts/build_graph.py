@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from histodistill.embed import check_embedding_file
 from histodistill.graph import GraphConfig, build_graph, write_edges
 from histodistill.workflow import run_job
 
@@ -11,12 +12,7 @@ from histodistill.workflow import run_job
 def main(smk, device):
     emb = np.load(smk.input.embeddings)
     labels = np.load(smk.input.labels)
-    if len(emb) != len(labels):
-        from histodistill.errors import HistodistillError
-
-        raise HistodistillError(
-            f"{smk.input.embeddings}: {len(emb)} rows but {len(labels)} pool labels; rerun embed_pool"
-        )
+    check_embedding_file(smk.input.embeddings, emb, len(labels))
     c = int(smk.wildcards.c)
     members = np.where(labels == c)[0]
     graph = build_graph(emb[members], GraphConfig(**smk.params.graph), where=f"{smk.input.embeddings} (class {c})")
