@@ -16,8 +16,11 @@ from .nets import build_classifier
 from .train import TrainConfig, embed_images, predict_logits, train_classifier
 
 
-def train_embedder(real: dict[str, np.ndarray], net: str, cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Train `net` on the real train split (best validation epoch kept); returns a checkpoint dict."""
+def train_embedder(
+    real: dict[str, np.ndarray], net: str, cfg: dict[str, Any], device: torch.device, precision: str = "fp32"
+) -> dict[str, Any]:
+    """Train `net` on the real train split (best validation epoch kept; `precision` of training); returns a
+    checkpoint dict. Embeddings are always computed in fp32."""
     n_classes = int(real["n_classes"])
     tcfg = TrainConfig(
         net=net,
@@ -28,6 +31,7 @@ def train_embedder(real: dict[str, np.ndarray], net: str, cfg: dict[str, Any], d
         lr=cfg["lr"],
         dsa=True,
         contrastive_weight=0.0,
+        precision=precision,
     )
     model = train_classifier(
         real["train_images"],

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .train import TrainConfig, classification_metrics, predict_logits, train_classifier
+from .train import TrainConfig, classification_metrics, predict_logits, train_classifiers
 
 
-def train_config_for(model: str, params: dict[str, Any], full_real: bool) -> TrainConfig:
+def train_config_for(model: str, params: dict[str, Any], full_real: bool, precision: str = "fp32") -> TrainConfig:
     """The evaluation protocol's TrainConfig for one network (full real data gets its own epoch count)."""
     return TrainConfig(
         net=model,
@@ -27,6 +27,7 @@ def train_config_for(model: str, params: dict[str, Any], full_real: bool) -> Tra
         contrastive_weight=params["contrastive_weight"],
         contrastive_beta=params["contrastive_beta"],
         contrastive_tau=params["contrastive_tau"],
+        precision=precision,
     )
 
 
@@ -37,18 +38,32 @@ def evaluate_subset(
     test_labels: np.ndarray,
     n_classes: int,
     cfg: TrainConfig,
-    seed: int,
+    seeds: list[int],
     device: torch.device,
-) -> dict[str, Any]:
-    """Metrics (acc, auc, f1) of a classifier trained on the subset with `seed`, tested on real test images."""
+    batch_seeds: bool = False,
+) -> list[dict[str, Any]]:
+    """Metrics (acc, auc, f1) of one classifier per seed trained only on the subset, tested on real test images.
+
+    With `batch_seeds` the seeds train side by side as one stacked model; `train_seconds` is then the shared time
+    divided by the number of seeds."""
     start = time.perf_counter()
-    model = train_classifier(train_images, train_labels, n_classes, cfg, seed, device, desc=f"seed {seed}")
-    metrics = classification_metrics(predict_logits(model, test_images, device), test_labels, n_classes)
-    return {
-        **metrics,
-        "seed": seed,
-        "model": cfg.net,
-        "n_train": int(len(train_labels)),
-        "epochs": cfg.epochs,
-        "train_seconds": round(time.perf_counter() - start, 3),
-    }
+    models = train_classifiers(
+        train_images, train_labels, n_classes, cfg, seeds, device, batch_seeds=batch_seeds, desc=cfg.net
+    )
+    seconds = (time.perf_counter() - start) / len(seeds)
+    results = []
+    for seed, model in zip(seeds, models):
+        logits = predict_logits(model, test_images, device, precision=cfg.precision)
+        results.append(
+            {
+                **classification_metrics(logits, test_labels, n_classes),
+                "seed": seed,
+                "model": cfg.net,
+                "n_train": int(len(train_labels)),
+                "epochs": cfg.epochs,
+                "precision": cfg.precision,
+                "batch_seeds": bool(batch_seeds and len(seeds) > 1),
+                "train_seconds": round(seconds, 3),
+            }
+        )
+    return results

@@ -4,14 +4,13 @@
   The latent shift and scale are computed from the data and stored with the checkpoint.
 * Denoiser: `UNet2DModel` with class embeddings, or `DiTTransformer2DModel`; label dropout for classifier-free
   guidance (the null class is index `n_classes`); EMA copy used for sampling; AdamW with linear warm-up; bf16
-  autocast on CUDA. Training is resumable from periodic checkpoints that hold weights, EMA, optimiser, LR scheduler,
+  autocast where `precision` says so (histodistill.accel). Training is resumable from periodic checkpoints that hold weights, EMA, optimiser, LR scheduler,
   step and RNG state.
-* Sampling: DDIM or DPM-Solver++ with a guidance scale, seeded, batched.
+* Sampling: DDIM or DPM-Solver++ with a guidance scale, seeded, batched; the denoiser optionally torch.compile'd.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .accel import autocast, compile_module
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import HistodistillError
 from .images import to_model_space, to_uint8
@@ -67,13 +67,6 @@ class DenoiserConfig:
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     checkpoint_every: int = 200
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------------------------- autoencoder
@@ -130,7 +123,12 @@ class LatentCodec:
 
 
 def train_autoencoder(
-    images: np.ndarray, cfg: AutoencoderConfig, seed: int, device: torch.device, progress: bool = True
+    images: np.ndarray,
+    cfg: AutoencoderConfig,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale)."""
     from diffusers import AutoencoderKL
@@ -155,7 +153,7 @@ def train_autoencoder(
         for step in bar:
             idx = torch.randint(len(x_all), (min(cfg.batch_size, len(x_all)),), generator=g, device=device)
             x = x_all[idx]
-            with autocast(device):
+            with autocast(device, precision):
                 dist = vae.encode(x).latent_dist
                 z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=g, device=device)
                 rec = vae.decode(z).sample
@@ -288,6 +286,7 @@ def train_denoiser(
     seed: int,
     checkpoint_path: str | os.PathLike,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
     final checkpoint dict (EMA weights) for sampling."""
@@ -354,7 +353,7 @@ def train_denoiser(
         noise = torch.randn(z0.shape, generator=g, device=device)
         a = alphas[t].view(-1, 1, 1, 1)
         zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
-        with autocast(device):
+        with autocast(device, precision):
             pred = denoise(model, zt, t, y)
         loss = F.mse_loss(pred.float(), noise)
         opt.zero_grad(set_to_none=True)
@@ -431,6 +430,29 @@ def make_sampler(name: str, train_timesteps: int, beta_schedule: str):
 
 
 @torch.no_grad()
+def guided_latents(
+    forward: Any,
+    y: torch.Tensor,
+    null_label: int,
+    z: torch.Tensor,
+    sampler: Any,
+    guidance: float,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Run `sampler` (timesteps already set) from noise `z` with classifier-free guidance: each step evaluates the
+    conditional and the unconditional (`null_label`) half as one batch of 2 × len(y)."""
+    z = z * sampler.init_noise_sigma
+    y_in = torch.cat([y, torch.full_like(y, null_label)])
+    for t in sampler.timesteps:
+        z_in = sampler.scale_model_input(torch.cat([z, z]), t)
+        with autocast(z.device, precision):
+            eps = denoise(forward, z_in, t, y_in).float()
+        eps_c, eps_u = eps.chunk(2)
+        z = sampler.step(eps_u + guidance * (eps_c - eps_u), t, z).prev_sample
+    return z
+
+
+@torch.no_grad()
 def sample_images(
     codec: LatentCodec,
     model: nn.Module,
@@ -442,11 +464,15 @@ def sample_images(
     seed: int,
     batch_size: int,
     progress: bool = True,
+    precision: str = "fp32",
+    compile_denoiser: bool = False,
 ) -> np.ndarray:
-    """Sample one image per entry of `labels` with classifier-free guidance; returns uint8 NHWC."""
+    """Sample one image per entry of `labels` with classifier-free guidance; returns uint8 NHWC.
+
+    With `compile_denoiser` the denoiser's forward is torch.compile'd (eager if compiling fails)."""
     device = codec.device
+    forward = compile_module(model, compile_denoiser, "the denoiser")
     g = torch.Generator(device=device).manual_seed(seed)
-    n_classes = meta["n_classes"]
     shape = (meta["latent_channels"], meta["latent_size"], meta["latent_size"])
     out = []
     for start in tqdm(range(0, len(labels), batch_size), desc="sample", disable=not progress, mininterval=10):
@@ -454,14 +480,6 @@ def sample_images(
         z = torch.randn((len(y), *shape), generator=g, device=device)
         sampler = make_sampler(scheduler, meta["train_timesteps"], meta["beta_schedule"])
         sampler.set_timesteps(steps, device=device)
-        z = z * sampler.init_noise_sigma
-        y_in = torch.cat([y, torch.full_like(y, n_classes)])
-        for t in sampler.timesteps:
-            z_in = sampler.scale_model_input(torch.cat([z, z]), t)
-            with autocast(device):
-                eps = denoise(model, z_in, t, y_in).float()
-            eps_c, eps_u = eps.chunk(2)
-            eps = eps_u + guidance * (eps_c - eps_u)
-            z = sampler.step(eps, t, z).prev_sample
+        z = guided_latents(forward, y, meta["n_classes"], z, sampler, guidance, precision)
         out.append(to_uint8(codec.decode(z)))
     return np.concatenate(out) if out else np.zeros((0,), np.uint8)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .accel import autocast
 from .augment import dsa
 from .images import to_model_space
 from .nets import build_classifier
@@ -41,6 +42,7 @@ class TrainConfig:
     contrastive_weight: float = 1.0
     contrastive_beta: float = 0.9
     contrastive_tau: float = 0.3
+    precision: str = "fp32"  # 'fp32' or 'bf16' (autocast of the network; weights, loss and EMA stay fp32)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -141,19 +143,16 @@ def train_classifier(
             y = y_all[idx]
             if cfg.dsa:
                 x = dsa(x, g)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            if cfg.contrastive_weight > 0:
-                loss = loss + cfg.contrastive_weight * boundary_contrastive_loss(
-                    logits, y, cfg.contrastive_beta, cfg.contrastive_tau
-                )
+            with autocast(device, cfg.precision):
+                logits = model(x).float()
+            loss = _batch_loss(logits, y, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         # EMA warm-up (decay ramps to cfg.ema_decay) so short runs are not dominated by the first epochs' weights.
         _ema_update(ema, model, min(cfg.ema_decay, epoch / (epoch + 10)))
         if val is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == cfg.epochs):
-            acc = float((predict_logits(ema, val[0], device).argmax(1) == val[1]).mean())
+            acc = float((predict_logits(ema, val[0], device, precision=cfg.precision).argmax(1) == val[1]).mean())
             if acc > best_acc:
                 best_acc, best_state = acc, copy.deepcopy(ema.state_dict())
             log.info("%s epoch %d validation accuracy %.4f", desc, epoch + 1, acc)
@@ -163,20 +162,112 @@ def train_classifier(
     return ema.eval()
 
 
+def _batch_loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    loss = F.cross_entropy(logits, y)
+    if cfg.contrastive_weight > 0:
+        loss = loss + cfg.contrastive_weight * boundary_contrastive_loss(
+            logits, y, cfg.contrastive_beta, cfg.contrastive_tau
+        )
+    return loss
+
+
+def train_classifiers(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    seeds: list[int],
+    device: torch.device | str = "cpu",
+    batch_seeds: bool = False,
+    progress: bool = True,
+    desc: str = "train",
+    resident_limit: int = 256 * 1024 * 1024,
+) -> list[nn.Module]:
+    """One classifier per seed, each as `train_classifier` would train it (same initialisation, batch order and
+    augmentation from the seed); returns the EMA models in eval mode.
+
+    With `batch_seeds` the seeds train side by side as one stacked model (`torch.func.vmap` over the seeds' weights):
+    one forward and backward per step for all seeds instead of one per seed, which removes the per-launch cost that
+    bounds small-batch training on a GPU. The result equals separate training up to float rounding.
+    """
+    if not batch_seeds or len(seeds) == 1:
+        return [
+            train_classifier(
+                images, labels, n_classes, cfg, s, device, progress, f"{desc} seed {s}", resident_limit=resident_limit
+            )
+            for s in seeds
+        ]
+    from torch.func import functional_call, stack_module_state, vmap
+
+    device = torch.device(device)
+    resident = images.size <= resident_limit
+    x_all = to_model_space(images, device) if resident else torch.from_numpy(np.ascontiguousarray(images))
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+    size, channels = images.shape[1], images.shape[3]
+    gens, models = [], []
+    for s in seeds:  # the same global-seed → initialisation and generator streams as train_classifier
+        torch.manual_seed(s)
+        gens.append(torch.Generator(device=device).manual_seed(s))
+        models.append(build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device))
+    params, buffers = stack_module_state(models)
+    ema = {k: v.detach().clone() for k, v in params.items()}
+    template = copy.deepcopy(models[0]).to("meta")
+    forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
+    opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    n = len(x_all)
+    bs = min(cfg.batch_size, n)
+    for epoch in tqdm(
+        range(cfg.epochs), desc=f"{desc} seeds {seeds}", disable=not progress, mininterval=5, leave=False
+    ):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(epoch, cfg.epochs, cfg.lr)
+        perms = [torch.randperm(n, generator=g, device=device) for g in gens]
+        for start in range(0, n, bs):
+            xs, ys = [], []
+            for perm, g in zip(perms, gens):
+                idx = perm[start : start + bs]
+                x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
+                xs.append(dsa(x, g) if cfg.dsa else x)
+                ys.append(y_all[idx])
+            with autocast(device, cfg.precision):
+                logits = forward(params, buffers, torch.stack(xs)).float()
+            loss = sum(_batch_loss(logits[i], ys[i], cfg) for i in range(len(seeds)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            decay = min(cfg.ema_decay, epoch / (epoch + 10))
+            for k, v in ema.items():
+                v.lerp_(params[k], 1.0 - decay)
+    out = []
+    for i in range(len(seeds)):
+        model = models[i]
+        model.load_state_dict({**{k: v[i] for k, v in ema.items()}, **{k: v[i] for k, v in buffers.items()}})
+        out.append(model.requires_grad_(False).eval())
+    return out
+
+
 @torch.no_grad()
-def _batched(fn, images: np.ndarray, device: torch.device | str, batch_size: int) -> np.ndarray:
+def _batched(
+    fn, images: np.ndarray, device: torch.device | str, batch_size: int, precision: str = "fp32"
+) -> np.ndarray:
     """Apply `fn` to uint8 NHWC images in batches (model space, on `device`); float32 numpy result."""
-    out = [
-        fn(to_model_space(images[i : i + batch_size], device)).float().cpu() for i in range(0, len(images), batch_size)
-    ]
+    out = []
+    for i in range(0, len(images), batch_size):
+        with autocast(device, precision):
+            out.append(fn(to_model_space(images[i : i + batch_size], device)).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
 def predict_logits(
-    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 1024
+    model: nn.Module,
+    images: np.ndarray,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1024,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Logits of a trained classifier for uint8 NHWC images."""
-    return _batched(model.eval(), images, device, batch_size)
+    return _batched(model.eval(), images, device, batch_size, precision)
 
 
 def embed_images(

@@ -17,6 +17,7 @@ rule train_embedder:
         gpu=1,
     params:
         embed=config["embed"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/train_embedder.py"
 

@@ -18,5 +18,6 @@ rule evaluate_subset:
         gpu=1,
     params:
         evaluate=config["evaluate"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/evaluate_subset.py"

@@ -16,6 +16,7 @@ rule train_autoencoder:
     params:
         autoencoder=config["generator"]["autoencoder"],
         seed=config["generator"]["seed"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/train_autoencoder.py"
 
@@ -39,6 +40,7 @@ rule train_denoiser:
     params:
         denoiser=config["generator"]["denoiser"],
         seed=config["generator"]["seed"],
+        precision=config["precision"],
         # Periodic checkpoints live beside the output (not declared, so a failed or killed job keeps them).
         checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
     script:

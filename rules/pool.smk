@@ -20,6 +20,8 @@ rule sample_pool_shard:
         steps=config["pool"]["steps"],
         guidance=config["pool"]["guidance"],
         batch_size=config["pool"]["batch_size"],
+        compile=config["pool"]["compile"],
+        precision=config["precision"],
         seed=lambda wc: config["pool"]["base_seed"] + int(wc.shard),
     script:
         "../workflow_scripts/sample_pool_shard.py"

@@ -85,3 +85,75 @@ def test_transformer_denoiser_trains_and_samples(tmp_path):
     model, meta = load_denoiser(tmp_path / "den.pt", torch.device("cpu"))
     out = sample_images(codec, model, meta, np.array([1, 2]), "ddim", 2, 3.0, 0, 2, progress=False)
     assert out.shape == (2, 8, 8, 1)
+
+
+def _tiny_generator(tmp_path):
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, build_autoencoder
+    from histodistill.generator import train_autoencoder, train_denoiser
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:64], real["train_labels"][:64]
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=2)
+    ae = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False)
+    vae = build_autoencoder(ae_cfg, 1, 8)
+    vae.load_state_dict(ae["state_dict"])
+    codec = LatentCodec(vae, ae["shift"], ae["scale"], 1)
+    cfg = DenoiserConfig(block_out_channels=(8, 16), steps=3, batch_size=8)
+    torch.save(
+        train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "ckpt.pt", progress=False), tmp_path / "d.pt"
+    )
+    model, meta = load_denoiser(tmp_path / "d.pt", torch.device("cpu"))
+    return codec, model, meta
+
+
+def test_compiled_denoiser_samples_what_the_eager_one_samples(tmp_path, caplog):
+    from histodistill.generator import guided_latents, make_sampler
+
+    codec, model, meta = _tiny_generator(tmp_path)
+    y = torch.tensor([0, 4, 9])
+
+    def latents(compiled: bool) -> torch.Tensor:
+        from histodistill.accel import compile_module
+
+        sampler = make_sampler("ddim", meta["train_timesteps"], meta["beta_schedule"])
+        sampler.set_timesteps(3)
+        z = torch.randn((3, 2, 4, 4), generator=torch.Generator().manual_seed(0))
+        return guided_latents(compile_module(model, compiled, "test"), y, 10, z, sampler, 2.0)
+
+    eager = latents(False)
+    with caplog.at_level("WARNING", logger="histodistill.accel"):
+        compiled = latents(True)
+    assert "torch.compile" not in caplog.text, "compilation failed and fell back to eager"
+    assert torch.allclose(eager, compiled, atol=1e-4), (eager - compiled).abs().max()
+
+
+def test_failed_compilation_falls_back_to_eager_with_a_warning(tmp_path, monkeypatch, caplog):
+    from histodistill import accel
+
+    codec, model, meta = _tiny_generator(tmp_path)
+
+    def broken_compile(fn, **kwargs):
+        def fails(*args, **kw):
+            raise RuntimeError("no C compiler")
+
+        return fails
+
+    monkeypatch.setattr(accel.torch, "compile", broken_compile)
+    labels = np.array([1, 2])
+    with caplog.at_level("WARNING", logger="histodistill.accel"):
+        out = sample_images(codec, model, meta, labels, "ddim", 2, 2.0, 0, 2, progress=False, compile_denoiser=True)
+    assert "torch.compile of the denoiser failed (RuntimeError: no C compiler)" in caplog.text
+    assert np.array_equal(out, sample_images(codec, model, meta, labels, "ddim", 2, 2.0, 0, 2, progress=False))
+
+
+def test_precision_and_switches_resolve_per_device():
+    from histodistill.accel import resolve_precision, resolve_switch
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert resolve_switch("auto", torch.device("cpu")) is False
+    assert resolve_switch("auto", torch.device("cuda")) is True
+    assert resolve_switch(False, torch.device("cuda")) is False
+    with pytest.raises(HistodistillError, match="precision: unknown 'fp16'"):
+        resolve_precision("fp16", torch.device("cpu"))

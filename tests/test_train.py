@@ -10,7 +10,14 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from histodistill.augment import OPS, dsa
 from histodistill.data import validate_images
 from histodistill.errors import HistodistillError
-from histodistill.train import TrainConfig, boundary_contrastive_loss, classification_metrics, lr_at, train_classifier
+from histodistill.train import (
+    TrainConfig,
+    boundary_contrastive_loss,
+    classification_metrics,
+    lr_at,
+    train_classifier,
+    train_classifiers,
+)
 
 
 def hand_contrastive(scores: np.ndarray, labels: np.ndarray, beta: float, tau: float) -> float:
@@ -124,3 +131,40 @@ def test_resnet18_trains_and_separates_two_easy_classes():
     from histodistill.train import predict_logits
 
     assert (predict_logits(model, images).argmax(1) == labels).all()
+
+
+def _max_weight_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return max((pa - pb).abs().max().item() for pa, pb in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("resident_limit", [256 * 1024 * 1024, 0])
+def test_seeds_trained_side_by_side_equal_seeds_trained_one_by_one(resident_limit):
+    """The stacked (vmap) trainer gives each seed the weights train_classifier gives it (DSA, contrastive term,
+    several batches per epoch, EMA), up to float rounding; and the seeds differ from one another."""
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 255, size=(30, 8, 8, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 10)
+    cfg = TrainConfig(depth=2, width=8, epochs=4, batch_size=12)
+    seeds = [0, 5, 7]
+    one_by_one = [train_classifier(images, labels, 3, cfg, s, progress=False) for s in seeds]
+    together = train_classifiers(
+        images, labels, 3, cfg, seeds, batch_seeds=True, progress=False, resident_limit=resident_limit
+    )
+    assert len(together) == len(seeds)
+    for a, b in zip(one_by_one, together):
+        assert _max_weight_difference(a, b) < 1e-4
+        assert not b.training and not any(p.requires_grad for p in b.parameters())
+    assert _max_weight_difference(together[0], together[1]) > 1e-2
+
+
+def test_bf16_precision_is_applied_and_reproducible():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 255, size=(20, 8, 8, 1), dtype=np.uint8)
+    labels = np.repeat(np.arange(2), 10)
+    fp32 = train_classifier(images, labels, 2, TrainConfig(depth=2, width=8, epochs=3), 1, progress=False)
+    cfg = TrainConfig(depth=2, width=8, epochs=3, precision="bf16")
+    a = train_classifier(images, labels, 2, cfg, 1, progress=False)
+    b = train_classifier(images, labels, 2, cfg, 1, progress=False)
+    assert _max_weight_difference(a, b) == 0.0
+    assert _max_weight_difference(a, fp32) > 1e-5, "bf16 autocast changed nothing: it was not applied"
+    assert all(p.dtype == torch.float32 for p in a.parameters()), "weights stay fp32 under autocast"

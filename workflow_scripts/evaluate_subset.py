@@ -2,11 +2,14 @@
 
 import logging
 
+from histodistill.accel import resolve_precision, resolve_switch
 from histodistill.data import validate_images
 from histodistill.evaluate import evaluate_subset, train_config_for
 from histodistill.io import load_npz, write_json
 from histodistill.subsets import load_subset
 from histodistill.workflow import run_job
+
+log = logging.getLogger("histodistill")
 
 
 def main(smk, device):
@@ -20,11 +23,23 @@ def main(smk, device):
         images, labels = subset["images"], subset["labels"]
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
-    cfg = train_config_for(smk.wildcards.model, smk.params.evaluate, full_real)
-    for seed, out in zip(smk.params.evaluate["seeds"], smk.output):
-        result = evaluate_subset(images, labels, real["test_images"], real["test_labels"], n_classes, cfg, seed, device)
+    params = smk.params.evaluate
+    cfg = train_config_for(smk.wildcards.model, params, full_real, resolve_precision(smk.params.precision, device))
+    batch_seeds = resolve_switch(params["batch_seeds"], device)
+    log.info(
+        "%s: %s, seeds %s, %s, seeds batched: %s",
+        smk.wildcards.subset,
+        cfg.net,
+        params["seeds"],
+        cfg.precision,
+        batch_seeds,
+    )
+    results = evaluate_subset(
+        images, labels, real["test_images"], real["test_labels"], n_classes, cfg, params["seeds"], device, batch_seeds
+    )
+    for result, out in zip(results, smk.output):
         result["subset"] = smk.wildcards.subset
-        logging.getLogger("histodistill").info("%s %s seed %d: %s", smk.wildcards.subset, cfg.net, seed, result)
+        log.info("%s %s seed %d: %s", smk.wildcards.subset, cfg.net, result["seed"], result)
         write_json(out, result)
 
 

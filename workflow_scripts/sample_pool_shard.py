@@ -1,10 +1,15 @@
 """Rule sample_pool_shard: `per_class` guided samples of every class, seeded base_seed + shard."""
 
+import logging
+
 import numpy as np
 
+from histodistill.accel import resolve_precision, resolve_switch
 from histodistill.generator import load_codec, load_denoiser, sample_images, sampling_batch_size
 from histodistill.io import save_npz
 from histodistill.workflow import run_job
+
+log = logging.getLogger("histodistill")
 
 
 def main(smk, device):
@@ -13,7 +18,12 @@ def main(smk, device):
     p = smk.params
     labels = np.repeat(np.arange(meta["n_classes"], dtype=np.int64), p.per_class)
     batch = sampling_batch_size(p.batch_size, device)
-    images = sample_images(codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, batch)
+    precision = resolve_precision(p.precision, device)
+    compiled = resolve_switch(p.compile, device)
+    log.info("sampling %d images in batches of %d, %s, compiled denoiser: %s", len(labels), batch, precision, compiled)
+    images = sample_images(
+        codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, batch, True, precision, compiled
+    )
     save_npz(smk.output[0], images=images, labels=labels, seed=np.asarray(p.seed, dtype=np.int64))
 
 

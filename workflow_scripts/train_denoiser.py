@@ -2,6 +2,7 @@
 
 import os
 
+from histodistill.accel import resolve_precision
 from histodistill.checkpoint import save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
 from histodistill.io import load_npz
@@ -22,6 +23,7 @@ def main(smk, device):
         cfg,
         smk.params.seed,
         smk.params.checkpoint,
+        precision=resolve_precision(smk.params.precision, device),
     )
     save_checkpoint(smk.output[0], final)
     if os.path.exists(smk.params.checkpoint):
