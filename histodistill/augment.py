@@ -114,7 +114,19 @@ OPS: dict[str, Op] = {
 }
 
 
-def dsa(x: torch.Tensor, g: torch.Generator, ops: tuple[str, ...] = tuple(OPS)) -> torch.Tensor:
-    """Apply one DSA operation group, chosen by `g`, with per-sample parameters drawn from `g`."""
-    name = ops[int(torch.randint(len(ops), (1,), generator=g, device=g.device).item())]
+def dsa(
+    x: torch.Tensor, g: torch.Generator, ops: tuple[str, ...] = tuple(OPS), choice: torch.Generator | None = None
+) -> torch.Tensor:
+    """Apply one DSA operation group, chosen by `choice` (default: `g`), with per-sample parameters drawn from `g`.
+
+    On a GPU, pass a CPU generator as `choice`: picking the group from a device generator would make every batch
+    wait for the device (the pick decides which Python code runs)."""
+    chooser = g if choice is None else choice
+    name = ops[int(torch.randint(len(ops), (1,), generator=chooser, device=chooser.device).item())]
     return OPS[name](x, g)
+
+
+def op_chooser(g: torch.Generator, seed: int) -> torch.Generator:
+    """The generator that picks DSA groups for a training run seeded `seed` whose augmentation generator is `g`:
+    `g` itself on CPU (no waiting there), a CPU generator seeded `seed` when `g` lives on a GPU."""
+    return g if g.device.type == "cpu" else torch.Generator().manual_seed(seed)

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .accel import autocast
-from .augment import dsa
+from .augment import dsa, op_chooser
 from .images import to_model_space
 from .nets import build_classifier
 
@@ -61,23 +61,24 @@ def boundary_contrastive_loss(
     k-th largest positive score, k = max(1, ⌊|P|·β⌋), detached; b_non = b_c − τ. The term is the mean of (b_c − s)
     over positives scoring below b_c plus the mean of (s − b_non) over negatives scoring above b_non (a mean over an
     empty set counts as 0).
+
+    All classes are handled at once with masks, without a host round trip (no `.item()`, `.any()` or
+    `torch.unique`), so on a GPU the training step never waits for the device.
     """
     scores = logits.softmax(dim=1)
-    total = logits.new_zeros(())
-    for c in torch.unique(labels).tolist():
-        pos_mask = labels == c
-        s_pos = scores[pos_mask, c]
-        s_neg = scores[~pos_mask, c]
-        k = max(1, int(math.floor(len(s_pos) * beta)))
-        b_c = torch.topk(s_pos.detach(), k).values[-1]
-        b_non = b_c - tau
-        low = s_pos < b_c
-        if low.any():
-            total = total + (b_c - s_pos[low]).mean()
-        high = s_neg > b_non
-        if high.any():
-            total = total + (s_neg[high] - b_non).mean()
-    return total
+    n, n_classes = scores.shape
+    pos = labels.view(-1, 1) == torch.arange(n_classes, device=labels.device).view(1, -1)  # n x C
+    counts = pos.sum(dim=0)
+    # k-th largest positive score per class: sort each column with the negatives pushed below every score; k is
+    # computed in float64 so that ⌊|P|·β⌋ equals Python's float arithmetic exactly.
+    ranked = torch.where(pos, scores.detach(), torch.full_like(scores, -1.0)).sort(dim=0, descending=True).values
+    k = torch.floor(counts.double() * beta).long().clamp(min=1, max=n)
+    boundary = ranked.gather(0, (k - 1).view(1, -1)).view(-1)  # C, detached
+    low = pos & (scores < boundary)
+    high = ~pos & (scores > boundary - tau)
+    pull = ((boundary - scores) * low).sum(dim=0) / low.sum(dim=0).clamp(min=1)
+    push = ((scores - (boundary - tau)) * high).sum(dim=0) / high.sum(dim=0).clamp(min=1)
+    return ((pull + push) * (counts > 0)).sum()
 
 
 def lr_at(epoch: int, epochs: int, base_lr: float) -> float:
@@ -120,6 +121,7 @@ def train_classifier(
     device = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
+    chooser = op_chooser(g, seed)
     # Small sets live on the device, normalised once; large ones (full real data) stay uint8 on the host and are
     # streamed to the device batch by batch.
     resident = images.size <= resident_limit
@@ -142,7 +144,7 @@ def train_classifier(
             x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
             y = y_all[idx]
             if cfg.dsa:
-                x = dsa(x, g)
+                x = dsa(x, g, choice=chooser)
             with autocast(device, cfg.precision):
                 logits = model(x).float()
             loss = _batch_loss(logits, y, cfg)
@@ -204,10 +206,11 @@ def train_classifiers(
     x_all = to_model_space(images, device) if resident else torch.from_numpy(np.ascontiguousarray(images))
     y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
     size, channels = images.shape[1], images.shape[3]
-    gens, models = [], []
+    gens, choosers, models = [], [], []
     for s in seeds:  # the same global-seed → initialisation and generator streams as train_classifier
         torch.manual_seed(s)
         gens.append(torch.Generator(device=device).manual_seed(s))
+        choosers.append(op_chooser(gens[-1], s))
         models.append(build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device))
     params, buffers = stack_module_state(models)
     ema = {k: v.detach().clone() for k, v in params.items()}
@@ -224,10 +227,10 @@ def train_classifiers(
         perms = [torch.randperm(n, generator=g, device=device) for g in gens]
         for start in range(0, n, bs):
             xs, ys = [], []
-            for perm, g in zip(perms, gens):
+            for perm, g, chooser in zip(perms, gens, choosers):
                 idx = perm[start : start + bs]
                 x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
-                xs.append(dsa(x, g) if cfg.dsa else x)
+                xs.append(dsa(x, g, choice=chooser) if cfg.dsa else x)
                 ys.append(y_all[idx])
             with autocast(device, cfg.precision):
                 logits = forward(params, buffers, torch.stack(xs)).float()

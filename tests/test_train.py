@@ -8,6 +8,8 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from histodistill.augment import OPS, dsa
+
+OPS_NAMES = tuple(OPS)
 from histodistill.data import validate_images
 from histodistill.errors import HistodistillError
 from histodistill.train import (
@@ -41,6 +43,18 @@ def test_contrastive_term_matches_hand_computation():
     got = boundary_contrastive_loss(logits, labels, beta=0.9, tau=0.3).item()
     assert got == pytest.approx(hand_contrastive(scores, labels.numpy(), 0.9, 0.3), abs=1e-6)
     assert got > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_contrastive_term_matches_hand_computation_on_random_batches(seed):
+    """Random batches where some classes are absent, some have one positive, and β·|P| lands on integers."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    labels = rng.integers(0, 7, n)
+    logits = torch.from_numpy(rng.normal(scale=2.0, size=(n, 7)).astype(np.float32))
+    beta, tau = float(rng.choice([0.9, 0.5, 0.75])), float(rng.choice([0.3, 0.1]))
+    got = boundary_contrastive_loss(logits, torch.from_numpy(labels), beta, tau).item()
+    assert got == pytest.approx(hand_contrastive(logits.softmax(1).numpy(), labels, beta, tau), abs=1e-5)
 
 
 def test_contrastive_term_is_zero_without_qualifying_samples():
@@ -82,6 +96,19 @@ def test_each_dsa_op_keeps_shape_dtype_range_and_is_seeded(name):
 def test_dsa_chooses_one_group_per_batch_reproducibly():
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     assert torch.equal(dsa(x, torch.Generator().manual_seed(1)), dsa(x, torch.Generator().manual_seed(1)))
+
+
+def test_a_separate_chooser_picks_the_group_and_the_op_draws_from_g():
+    """On a GPU the group is picked by a CPU generator; the op's per-sample parameters still come from `g`."""
+    from histodistill.augment import op_chooser
+
+    x = torch.rand(6, 3, 8, 8) * 2 - 1
+    g = torch.Generator().manual_seed(5)
+    assert op_chooser(g, 5) is g  # on CPU nothing changes: g picks the group too
+    for seed in range(6):
+        name = OPS_NAMES[int(torch.randint(len(OPS_NAMES), (1,), generator=torch.Generator().manual_seed(seed)))]
+        got = dsa(x, torch.Generator().manual_seed(9), choice=torch.Generator().manual_seed(seed))
+        assert torch.equal(got, OPS[name](x, torch.Generator().manual_seed(9))), name
 
 
 def test_lr_schedule_warms_up_then_decays():

@@ -43,6 +43,17 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
         assert (ds / "logs" / rule_log).stat().st_size > 0
 
 
+def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
+    """configs/smoke.yaml switches on what `auto` picks on a GPU: compiled sampling and seeds trained side by side."""
+    _, ds = smoke_run
+    for shard in (0, 1):
+        log = (ds / "logs" / f"sample_pool_shard_{shard}.log").read_text()
+        assert "compiled denoiser: True" in log and "torch.compile of the denoiser failed" not in log
+    for seed in (0, 1):
+        result = json.loads((ds / "eval" / "kmeans_ipc3" / f"convnet_seed{seed}.json").read_text())
+        assert result["batch_seeds"] is True and result["precision"] == "fp32" and result["seed"] == seed
+
+
 def test_privacy_audit_flags_real_images_and_passes_synthetic_ones(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
