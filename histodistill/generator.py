@@ -346,9 +346,8 @@ def train_denoiser(
     for step in bar:
         idx = torch.randint(len(z_mean), (min(cfg.batch_size, len(z_mean)),), generator=g, device=device)
         z0 = z_mean[idx] + z_std[idx] * torch.randn(z_mean[idx].shape, generator=g, device=device)
-        y = y_all[idx].clone()
-        drop = torch.rand(len(y), generator=g, device=device) < cfg.label_dropout
-        y[drop] = n_classes
+        drop = torch.rand(len(idx), generator=g, device=device) < cfg.label_dropout
+        y = torch.where(drop, n_classes, y_all[idx])  # masked assignment would wait for the GPU
         t = torch.randint(cfg.train_timesteps, (len(y),), generator=g, device=device)
         noise = torch.randn(z0.shape, generator=g, device=device)
         a = alphas[t].view(-1, 1, 1, 1)
