@@ -65,29 +65,8 @@ def test_corrupted_checkpoint_error_names_the_file(tmp_path, content):
         load_codec(path, torch.device("cpu"))
 
 
-def test_transformer_denoiser_trains_and_samples(tmp_path):
-    from histodistill.data import load_real
-    from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, train_autoencoder, train_denoiser
-    from histodistill.generator import build_autoencoder
-
-    real = load_real("digits", 8)
-    images, labels = real["train_images"][:64], real["train_labels"][:64]
-    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=2)
-    ae = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False)
-    vae = build_autoencoder(ae_cfg, 1, 8)
-    vae.load_state_dict(ae["state_dict"])
-    codec = LatentCodec(vae, ae["shift"], ae["scale"], 1)
-    cfg = DenoiserConfig(
-        arch="dit", transformer_layers=1, transformer_heads=2, transformer_head_dim=8, steps=3, batch_size=8
-    )
-    final = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "ckpt.pt", progress=False)
-    torch.save(final, tmp_path / "den.pt")
-    model, meta = load_denoiser(tmp_path / "den.pt", torch.device("cpu"))
-    out = sample_images(codec, model, meta, np.array([1, 2]), "ddim", 2, 3.0, 0, 2, progress=False)
-    assert out.shape == (2, 8, 8, 1)
-
-
-def _tiny_generator(tmp_path):
+def _tiny_generator(tmp_path, arch: str = "unet"):
+    """A generator trained for a few steps on 64 digits at 8 px: (codec, denoiser, meta)."""
     from histodistill.data import load_real
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, build_autoencoder
     from histodistill.generator import train_autoencoder, train_denoiser
@@ -99,12 +78,24 @@ def _tiny_generator(tmp_path):
     vae = build_autoencoder(ae_cfg, 1, 8)
     vae.load_state_dict(ae["state_dict"])
     codec = LatentCodec(vae, ae["shift"], ae["scale"], 1)
-    cfg = DenoiserConfig(block_out_channels=(8, 16), steps=3, batch_size=8)
+    if arch == "dit":
+        cfg = DenoiserConfig(
+            arch="dit", transformer_layers=1, transformer_heads=2, transformer_head_dim=8, steps=3, batch_size=8
+        )
+    else:
+        cfg = DenoiserConfig(block_out_channels=(8, 16), steps=3, batch_size=8)
     torch.save(
         train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "ckpt.pt", progress=False), tmp_path / "d.pt"
     )
     model, meta = load_denoiser(tmp_path / "d.pt", torch.device("cpu"))
     return codec, model, meta
+
+
+def test_transformer_denoiser_trains_and_samples(tmp_path):
+    codec, model, meta = _tiny_generator(tmp_path, arch="dit")
+    assert meta["arch"] == "dit" and type(model).__name__ == "DiTTransformer2DModel"
+    out = sample_images(codec, model, meta, np.array([1, 2]), "ddim", 2, 3.0, 0, 2, progress=False)
+    assert out.shape == (2, 8, 8, 1)
 
 
 def test_compiled_denoiser_samples_what_the_eager_one_samples(tmp_path, caplog):
