@@ -4,8 +4,8 @@
   The latent shift and scale are computed from the data and stored with the checkpoint.
 * Denoiser: `UNet2DModel` with class embeddings, or `DiTTransformer2DModel`; label dropout for classifier-free
   guidance (the null class is index `n_classes`); EMA copy used for sampling; AdamW with linear warm-up; bf16
-  autocast where `precision` says so (histodistill.accel). Training is resumable from periodic checkpoints that hold weights, EMA, optimiser, LR scheduler,
-  step and RNG state.
+  autocast where `precision` says so (histodistill.accel). Training is resumable from periodic checkpoints that
+  hold weights, EMA, optimiser, LR scheduler, step and RNG state.
 * Sampling: DDIM or DPM-Solver++ with a guidance scale, seeded, batched; the denoiser optionally torch.compile'd.
 """
 

@@ -12,6 +12,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,6 +99,36 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
+def _ema_decay(epoch: int, cfg: TrainConfig) -> float:
+    """EMA warm-up: the decay ramps to cfg.ema_decay, so short runs are not dominated by the first epochs' weights."""
+    return min(cfg.ema_decay, epoch / (epoch + 10))
+
+
+def _seeded_start(
+    seed: int, cfg: TrainConfig, images: np.ndarray, n_classes: int, device: torch.device
+) -> tuple[nn.Module, torch.Generator, torch.Generator]:
+    """What a seed decides at the start of training: the initial network (global RNG seeded `seed`), the generator of
+    batch order and augmentation parameters, and the one that picks DSA groups (see `op_chooser`)."""
+    torch.manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
+    size, channels = images.shape[1], images.shape[3]
+    model = build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device)
+    return model, g, op_chooser(g, seed)
+
+
+def _batch_source(
+    images: np.ndarray, labels: np.ndarray, device: torch.device, resident_limit: int
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """`fetch(idx) -> (images in model space, labels)` on `device`. Sets up to `resident_limit` bytes live on the
+    device, normalised once; larger ones (full real data) stay uint8 on the host and are streamed batch by batch."""
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+    if images.size <= resident_limit:
+        x_all = to_model_space(images, device)
+        return lambda idx: (x_all[idx], y_all[idx])
+    host = torch.from_numpy(np.ascontiguousarray(images))
+    return lambda idx: (to_model_space(host[idx.cpu()].numpy(), device), y_all[idx])
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
@@ -114,24 +145,15 @@ def train_classifier(
     """Train a classifier on uint8 NHWC `images`; returns the EMA model in eval mode.
 
     Sets up to `resident_limit` bytes (uint8) live on the device as one tensor; larger ones are streamed in batches.
-    Batches are drawn by a seeded permutation each epoch. With `val`
-    (images, labels), the EMA is scored on it every `val_every` epochs and the best-scoring weights are returned
+    Batches are drawn by a seeded permutation each epoch. With `val` (images, labels), the EMA is scored on it every `val_every` epochs and the best-scoring weights are returned
     (validation-based model choice).
     """
     device = torch.device(device)
-    torch.manual_seed(seed)
-    g = torch.Generator(device=device).manual_seed(seed)
-    chooser = op_chooser(g, seed)
-    # Small sets live on the device, normalised once; large ones (full real data) stay uint8 on the host and are
-    # streamed to the device batch by batch.
-    resident = images.size <= resident_limit
-    x_all = to_model_space(images, device) if resident else torch.from_numpy(np.ascontiguousarray(images))
-    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
-    size, channels = images.shape[1], images.shape[3]
-    model = build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device)
+    model, g, chooser = _seeded_start(seed, cfg, images, n_classes, device)
+    fetch = _batch_source(images, labels, device, resident_limit)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    n = len(x_all)
+    n = len(images)
     bs = min(cfg.batch_size, n)
     best_acc, best_state = -1.0, None
     for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, mininterval=5, leave=False):
@@ -140,9 +162,7 @@ def train_classifier(
         model.train()
         perm = torch.randperm(n, generator=g, device=device)
         for start in range(0, n, bs):
-            idx = perm[start : start + bs]
-            x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
-            y = y_all[idx]
+            x, y = fetch(perm[start : start + bs])
             if cfg.dsa:
                 x = dsa(x, g, choice=chooser)
             with autocast(device, cfg.precision):
@@ -151,8 +171,7 @@ def train_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        # EMA warm-up (decay ramps to cfg.ema_decay) so short runs are not dominated by the first epochs' weights.
-        _ema_update(ema, model, min(cfg.ema_decay, epoch / (epoch + 10)))
+        _ema_update(ema, model, _ema_decay(epoch, cfg))
         if val is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == cfg.epochs):
             acc = float((predict_logits(ema, val[0], device, precision=cfg.precision).argmax(1) == val[1]).mean())
             if acc > best_acc:
@@ -202,22 +221,14 @@ def train_classifiers(
     from torch.func import functional_call, stack_module_state, vmap
 
     device = torch.device(device)
-    resident = images.size <= resident_limit
-    x_all = to_model_space(images, device) if resident else torch.from_numpy(np.ascontiguousarray(images))
-    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
-    size, channels = images.shape[1], images.shape[3]
-    gens, choosers, models = [], [], []
-    for s in seeds:  # the same global-seed → initialisation and generator streams as train_classifier
-        torch.manual_seed(s)
-        gens.append(torch.Generator(device=device).manual_seed(s))
-        choosers.append(op_chooser(gens[-1], s))
-        models.append(build_classifier(cfg.net, channels, n_classes, size, depth=cfg.depth, width=cfg.width).to(device))
-    params, buffers = stack_module_state(models)
+    models, gens, choosers = zip(*(_seeded_start(s, cfg, images, n_classes, device) for s in seeds))
+    fetch = _batch_source(images, labels, device, resident_limit)
+    params, buffers = stack_module_state(list(models))
     ema = {k: v.detach().clone() for k, v in params.items()}
     template = copy.deepcopy(models[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
     opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    n = len(x_all)
+    n = len(images)
     bs = min(cfg.batch_size, n)
     for epoch in tqdm(
         range(cfg.epochs), desc=f"{desc} seeds {seeds}", disable=not progress, mininterval=5, leave=False
@@ -228,10 +239,9 @@ def train_classifiers(
         for start in range(0, n, bs):
             xs, ys = [], []
             for perm, g, chooser in zip(perms, gens, choosers):
-                idx = perm[start : start + bs]
-                x = x_all[idx] if resident else to_model_space(x_all[idx.cpu()].numpy(), device)
+                x, y = fetch(perm[start : start + bs])
                 xs.append(dsa(x, g, choice=chooser) if cfg.dsa else x)
-                ys.append(y_all[idx])
+                ys.append(y)
             with autocast(device, cfg.precision):
                 logits = forward(params, buffers, torch.stack(xs)).float()
             loss = sum(_batch_loss(logits[i], ys[i], cfg) for i in range(len(seeds)))
@@ -239,7 +249,7 @@ def train_classifiers(
             loss.backward()
             opt.step()
         with torch.no_grad():
-            decay = min(cfg.ema_decay, epoch / (epoch + 10))
+            decay = _ema_decay(epoch, cfg)
             for k, v in ema.items():
                 v.lerp_(params[k], 1.0 - decay)
     out = []

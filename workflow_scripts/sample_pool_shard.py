@@ -22,7 +22,17 @@ def main(smk, device):
     compiled = resolve_switch(p.compile, device)
     log.info("sampling %d images in batches of %d, %s, compiled denoiser: %s", len(labels), batch, precision, compiled)
     images = sample_images(
-        codec, model, meta, labels, p.scheduler, p.steps, p.guidance, p.seed, batch, True, precision, compiled
+        codec,
+        model,
+        meta,
+        labels,
+        p.scheduler,
+        p.steps,
+        p.guidance,
+        p.seed,
+        batch,
+        precision=precision,
+        compile_denoiser=compiled,
     )
     save_npz(smk.output[0], images=images, labels=labels, seed=np.asarray(p.seed, dtype=np.int64))
 
