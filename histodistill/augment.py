@@ -46,8 +46,9 @@ def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 def crop(x: torch.Tensor, g: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
     """Translate by up to ±ratio of the image size (integer pixels), filling with black."""
     n, _, h, w = x.shape
-    sx = torch.round((_rand(n, g, x) * 2 - 1) * ratio * w) * 2 / w
-    sy = torch.round((_rand(n, g, x) * 2 - 1) * ratio * h) * 2 / h
+    # align_corners=True maps pixel centres 0..w-1 onto -1..1, so one pixel is 2 / (w - 1) in grid units
+    sx = torch.round((_rand(n, g, x) * 2 - 1) * ratio * w) * 2 / max(w - 1, 1)
+    sy = torch.round((_rand(n, g, x) * 2 - 1) * ratio * h) * 2 / max(h - 1, 1)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = 1
     theta[:, 1, 1] = 1

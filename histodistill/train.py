@@ -60,8 +60,9 @@ def boundary_contrastive_loss(
 
     Scores are softmax probabilities. For class c with positives P (samples labelled c): the boundary b_c is the
     k-th largest positive score, k = max(1, ⌊|P|·β⌋), detached; b_non = b_c − τ. The term is the mean of (b_c − s)
-    over positives scoring below b_c plus the mean of (s − b_non) over negatives scoring above b_non (a mean over an
-    empty set counts as 0).
+    over positives with s ≤ b_c plus the mean of (s − b_non) over negatives with s ≥ b_non, both inclusive as in the
+    authors' code (so the boundary sample itself counts in the pull's mean; a mean over an empty set counts as 0).
+    For ⌊|P|·β⌋ = 0 the authors index position −1 (the lowest positive); k = 1 here, which differs only for β < 1/|P|.
 
     All classes are handled at once with masks, without a host round trip (no `.item()`, `.any()` or
     `torch.unique`), so on a GPU the training step never waits for the device.
@@ -75,8 +76,8 @@ def boundary_contrastive_loss(
     ranked = torch.where(pos, scores.detach(), torch.full_like(scores, -1.0)).sort(dim=0, descending=True).values
     k = torch.floor(counts.double() * beta).long().clamp(min=1, max=n)
     boundary = ranked.gather(0, (k - 1).view(1, -1)).view(-1)  # C, detached
-    low = pos & (scores < boundary)
-    high = ~pos & (scores > boundary - tau)
+    low = pos & (scores <= boundary)
+    high = ~pos & (scores >= boundary - tau)
     pull = ((boundary - scores) * low).sum(dim=0) / low.sum(dim=0).clamp(min=1)
     push = ((scores - (boundary - tau)) * high).sum(dim=0) / high.sum(dim=0).clamp(min=1)
     return ((pull + push) * (counts > 0)).sum()
@@ -100,8 +101,10 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def _ema_decay(epoch: int, cfg: TrainConfig) -> float:
-    """EMA warm-up: the decay ramps to cfg.ema_decay, so short runs are not dominated by the first epochs' weights."""
-    return min(cfg.ema_decay, epoch / (epoch + 10))
+    """EMA warm-up of the authors' code (ema_pytorch's EMA(beta=decay, power=1), updated once per epoch): the first
+    update copies the weights, update e (0-based) uses e / (e + 1), capped at cfg.ema_decay, which it reaches after
+    decay / (1 − decay) epochs (199 for 0.995)."""
+    return min(cfg.ema_decay, epoch / (epoch + 1))
 
 
 def _seeded_start(

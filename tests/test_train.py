@@ -22,26 +22,35 @@ from histodistill.train import (
 )
 
 
-def hand_contrastive(scores: np.ndarray, labels: np.ndarray, beta: float, tau: float) -> float:
-    total = 0.0
-    for c in np.unique(labels):
-        pos = np.sort(scores[labels == c, c])[::-1]
-        neg = scores[labels != c, c]
-        k = max(1, int(np.floor(len(pos) * beta)))
-        b = pos[k - 1]
-        low = pos[pos < b]
-        high = neg[neg > b - tau]
-        total += (b - low).mean() if len(low) else 0.0
-        total += (high - (b - tau)).mean() if len(high) else 0.0
+def reference_contrastive(logits: torch.Tensor, labels: torch.Tensor, beta: float, tau: float, detach: bool = True):
+    """A port of the InfoDist authors' boundary-guided semi-push-pull term (ZheLi2020/InfoDist, contrastive_loss.py:
+    get_logp_boundary + calculate_bg_spp_loss, summed over the classes of the batch in utils_bound.epoch_contrastive):
+    positives with s <= b_c and negatives with s >= b_non count (inclusive), b_c is detached. `detach=False` is the
+    mutant a gradient test must tell apart."""
+    output = logits.softmax(dim=1)
+    total = torch.zeros(())
+    for c in range(logits.shape[1]):
+        mask = labels == c
+        if mask.sum() == 0:
+            continue
+        logps = output[:, c]
+        class_logps = logps[mask].detach() if detach else logps[mask]
+        n_idx = int((mask.sum() * beta).item())
+        b_c = class_logps[torch.sort(class_logps, descending=True)[1][n_idx - 1]]
+        b_non = b_c - tau
+        pos = logps[mask]
+        loss_c = b_c - pos[pos <= b_c]
+        non = logps[~mask]
+        loss_non = non[non >= b_non] - b_non if (non >= b_non).sum() > 0 else torch.tensor(0.0)
+        total = total + torch.mean(loss_c) + torch.mean(loss_non)
     return total
 
 
 def test_contrastive_term_matches_hand_computation():
     logits = torch.tensor([[2.0, 0.1, -1.0], [0.5, 0.4, 0.3], [1.5, 1.4, 0.0], [0.0, 3.0, 0.1], [0.2, 0.1, 0.4]])
     labels = torch.tensor([0, 0, 0, 1, 2])  # class 1 and class 2 have |P| = 1
-    scores = logits.softmax(1).numpy()
     got = boundary_contrastive_loss(logits, labels, beta=0.9, tau=0.3).item()
-    assert got == pytest.approx(hand_contrastive(scores, labels.numpy(), 0.9, 0.3), abs=1e-6)
+    assert got == pytest.approx(reference_contrastive(logits, labels, 0.9, 0.3).item(), abs=1e-6)
     assert got > 0
 
 
@@ -54,7 +63,20 @@ def test_contrastive_term_matches_hand_computation_on_random_batches(seed):
     logits = torch.from_numpy(rng.normal(scale=2.0, size=(n, 7)).astype(np.float32))
     beta, tau = float(rng.choice([0.9, 0.5, 0.75])), float(rng.choice([0.3, 0.1]))
     got = boundary_contrastive_loss(logits, torch.from_numpy(labels), beta, tau).item()
-    assert got == pytest.approx(hand_contrastive(logits.softmax(1).numpy(), labels, beta, tau), abs=1e-5)
+    want = reference_contrastive(logits, torch.from_numpy(labels), beta, tau).item()
+    assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_contrastive_term_counts_the_boundary_sample_as_the_reference_does():
+    """|P| = 10, beta 0.9: b_c is the 9th largest positive score; the reference averages the pull over the two
+    positives with s <= b_c (the boundary sample contributes 0 but counts), so a strict < would double the pull."""
+    scores_c = torch.tensor([0.95, 0.94, 0.93, 0.92, 0.91, 0.9, 0.89, 0.88, 0.6, 0.2])
+    logits = torch.stack([scores_c.log(), (1 - scores_c).log()], dim=1)  # softmax gives back scores_c
+    labels = torch.zeros(10, dtype=torch.long)
+    b = 0.6  # the 9th largest
+    want_class0 = ((b - 0.6) + (b - 0.2)) / 2
+    got = boundary_contrastive_loss(logits, labels, beta=0.9, tau=0.3).item()
+    assert got == pytest.approx(want_class0, abs=1e-6)
 
 
 def test_contrastive_term_is_zero_without_qualifying_samples():
@@ -64,10 +86,23 @@ def test_contrastive_term_is_zero_without_qualifying_samples():
 
 
 def test_contrastive_boundary_is_detached():
-    logits = torch.randn(8, 3, requires_grad=True)
-    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
-    boundary_contrastive_loss(logits, labels).backward()
-    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    """No gradient flows through b_c: the gradient equals the reference's (b_c detached) and differs from the one a
+    boundary inside the graph would give (checked on the same batch, so the comparison has power). Where a class has
+    negatives above b_non, the boundary's gradient cancels between pull and push; here class 0 has none."""
+    base = torch.tensor(
+        [[2.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.0, 0.5, 0.2], [-0.5, 1.0, 0.0], [-6.0, 2.0, 0.0], [-6.0, 0.0, 1.5]]
+    )
+    labels = torch.tensor([0, 0, 0, 0, 1, 2])
+
+    def grad(fn) -> torch.Tensor:
+        logits = base.clone().requires_grad_(True)
+        fn(logits).backward()
+        return logits.grad
+
+    ours = grad(lambda x: boundary_contrastive_loss(x, labels, 0.9, 0.3))
+    torch.testing.assert_close(ours, grad(lambda x: reference_contrastive(x, labels, 0.9, 0.3)))
+    attached = grad(lambda x: reference_contrastive(x, labels, 0.9, 0.3, detach=False))
+    assert not torch.allclose(ours, attached, atol=1e-4)
 
 
 def test_metrics_equal_scikit_learn():
@@ -195,3 +230,60 @@ def test_bf16_precision_is_applied_and_reproducible():
     assert _max_weight_difference(a, b) == 0.0
     assert _max_weight_difference(a, fp32) > 1e-5, "bf16 autocast changed nothing: it was not applied"
     assert all(p.dtype == torch.float32 for p in a.parameters()), "weights stay fp32 under autocast"
+
+
+def reference_ema_decays(updates: int, beta: float) -> list[float]:
+    """The decay each of the authors' per-epoch `ema.update()` calls applies: a port of ema_pytorch's
+    EMA(beta, power=1, update_after_step=0, update_every=1) step counter and get_current_decay (0 = copy)."""
+    step, inv_gamma, power, out = 0, 1.0, 1.0, []
+    for _ in range(updates):
+        current = step
+        step += 1
+        if current <= 0:  # step <= update_after_step: copy the weights
+            out.append(0.0)
+            continue
+        epoch = max(step - 0 - 1, 0)
+        value = 1 - (1 + epoch / inv_gamma) ** -power
+        out.append(0.0 if epoch <= 0 else min(max(value, 0.0), beta))
+    return out
+
+
+@pytest.mark.parametrize("decay", [0.995, 0.9])
+def test_ema_ramp_is_the_reference_ramp_and_reaches_the_configured_decay(decay):
+    from histodistill.train import _ema_decay
+
+    cfg = TrainConfig(ema_decay=decay)
+    ours = [_ema_decay(e, cfg) for e in range(300)]
+    assert ours == pytest.approx(reference_ema_decays(300, decay), abs=1e-12)
+    assert ours[-1] == decay  # 300 epochs (the default run) reach the configured decay
+
+
+@pytest.mark.parametrize("size", [8, 16, 28])
+def test_crop_translates_by_whole_pixels_and_fills_black(size):
+    """DSA's crop is an integer translation: every output equals its input shifted by some (dx, dy) within
+    ±ratio·size, with black (-1) where the shift uncovers pixels; no interpolation blurs the values."""
+    from histodistill.augment import crop
+
+    x = torch.rand(16, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out = crop(x, torch.Generator().manual_seed(1))
+    limit = int(round(0.125 * size))
+
+    def shifted(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+        res = torch.full_like(img, -1.0)
+        h = w = size
+        ys, xs = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+        src_y, src_x = slice(max(0, dy), min(h, h + dy)), slice(max(0, dx), min(w, w + dx))
+        res[:, ys, xs] = img[:, src_y, src_x]
+        return res
+
+    moved = 0
+    for i in range(len(x)):
+        matches = [
+            (dx, dy)
+            for dx in range(-limit, limit + 1)
+            for dy in range(-limit, limit + 1)
+            if torch.allclose(out[i], shifted(x[i], dx, dy), atol=1e-5)
+        ]
+        assert matches, f"sample {i} is not a whole-pixel translation of its input"
+        moved += matches[0] != (0, 0)
+    assert moved > len(x) // 2
