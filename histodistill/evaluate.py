@@ -12,11 +12,12 @@ from .train import TrainConfig, classification_metrics, predict_logits, train_cl
 
 
 def train_config_for(model: str, params: dict[str, Any], full_real: bool, precision: str = "fp32") -> TrainConfig:
-    """The evaluation protocol's TrainConfig for one network (full real data gets its own epoch count)."""
+    """The evaluation protocol's TrainConfig for one network (full real data gets its own epoch count; ResNet18 its
+    own width, so that a wide ConvNet does not turn it into a 45 M-parameter network)."""
     return TrainConfig(
         net=model,
         depth=params["depth"],
-        width=params["width"],
+        width=params["resnet18_width"] if model == "resnet18" else params["width"],
         epochs=params["full_real_epochs"] if full_real else params["epochs"],
         batch_size=params["batch_size"],
         lr=params["lr"],

@@ -38,5 +38,7 @@ rule pool_quality:
         f"{RESULTS}/logs/pool_quality.log",
     conda:
         "../envs/histodistill.yaml"
+    resources:
+        gpu=1,
     script:
         "../workflow_scripts/pool_quality.py"

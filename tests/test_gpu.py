@@ -62,3 +62,24 @@ def test_noop_without_request_or_under_slurm(two_gpus, monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "123")
     with gpu_lease(1) as ids:
         assert ids == [] and "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_every_rule_that_runs_a_network_asks_for_a_gpu():
+    """A rule whose script runs a network (histodistill picks CUDA when present) must declare `gpu=1`, or two such
+    jobs share one GPU unscheduled, and a cluster run gives it no GPU at all."""
+    import re
+
+    from conftest import REPO
+
+    network_calls = ("load_embedder", "predict_logits", "train_classifier", "evaluate_subset", "load_codec", "embed(")
+    rules = {}
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", smk.read_text()):
+            name = re.match(r"rule (\w+):", block)
+            script = re.search(r'script:\s*\n\s*"\.\./(workflow_scripts/\w+\.py)"', block)
+            if name and script:
+                rules[name.group(1)] = (block, (REPO / script.group(1)).read_text())
+    uses_network = {n for n, (_, code) in rules.items() if any(call in code for call in network_calls)}
+    assert {"pool_quality", "evaluate_subset", "sample_pool_shard", "train_denoiser"} <= uses_network
+    missing = sorted(n for n in uses_network if not re.search(r"resources:\s*\n\s*gpu=1", rules[n][0]))
+    assert missing == []
