@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,11 +28,13 @@ from tqdm import tqdm
 from .accel import autocast, compile_module
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import HistodistillError
-from .images import to_model_space, to_uint8
+from .images import RESIDENT_LIMIT, batch_source, to_uint8
 
 log = logging.getLogger(__name__)
 
 SCHEDULERS = ("ddim", "dpmsolver++")
+LATENT_LIMIT = 1024**3  # bytes of precomputed latent means + stds kept on the device; above it, encode per batch
+CHUNK = 512  # images per encoder/decoder call outside the training loop
 
 
 @dataclass(frozen=True)
@@ -129,13 +132,19 @@ def train_autoencoder(
     device: torch.device,
     progress: bool = True,
     precision: str = "fp32",
+    resident_limit: int = RESIDENT_LIMIT,
 ) -> dict[str, Any]:
-    """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale)."""
+    """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale).
+
+    Train splits above `resident_limit` bytes (uint8) are streamed batch by batch from the host (images.batch_source);
+    the latent statistics and the reconstruction error are accumulated chunk by chunk, so memory does not grow with
+    the split beyond its uint8 copy."""
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
-    x_all = to_model_space(images, device)
+    fetch = batch_source(images, device, resident_limit)
+    n = len(images)
     channels, size = images.shape[3], images.shape[1]
     if cfg.pretrained:
         path = Path(cfg.pretrained).expanduser()
@@ -151,8 +160,8 @@ def train_autoencoder(
         vae.train()
         bar = tqdm(range(cfg.steps), desc="autoencoder", disable=not progress, mininterval=10)
         for step in bar:
-            idx = torch.randint(len(x_all), (min(cfg.batch_size, len(x_all)),), generator=g, device=device)
-            x = x_all[idx]
+            idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
+            x = fetch(idx)
             with autocast(device, precision):
                 dist = vae.encode(x).latent_dist
                 z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=g, device=device)
@@ -166,18 +175,20 @@ def train_autoencoder(
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.info("autoencoder step %d rec %.5f kl %.3f", step, rec_loss.item(), kl.item())
     vae.eval()
+    total, total_sq, count = 0.0, 0.0, 0
     with torch.no_grad():
-        means = torch.cat(
-            [
-                vae.encode(_match_channels(x_all[i : i + 512], vae.config.in_channels)).latent_dist.mean
-                for i in range(0, len(x_all), 512)
-            ]
-        )
-    shift = float(means.mean())
-    scale = float(1.0 / means.std().clamp_min(1e-6))
+        for chunk in _chunks(n, device):
+            mean = vae.encode(_match_channels(fetch(chunk), vae.config.in_channels)).latent_dist.mean.double()
+            total, total_sq, count = total + float(mean.sum()), total_sq + float((mean * mean).sum()), count + mean.numel()
+    shift = total / count
+    std = math.sqrt(max(total_sq - count * shift * shift, 0.0) / max(count - 1, 1))  # unbiased, as torch.std
+    scale = 1.0 / max(std, 1e-6)
     codec = LatentCodec(vae, shift, scale, channels)
-    rec = torch.cat([codec.decode(codec.posterior(x_all[i : i + 512])[0]) for i in range(0, len(x_all), 512)])
-    rec_mse = float(F.mse_loss(rec, x_all))
+    squared_error = 0.0
+    for chunk in _chunks(n, device):
+        x = fetch(chunk)
+        squared_error += float(((codec.decode(codec.posterior(x)[0]) - x).double() ** 2).sum())
+    rec_mse = squared_error / (n * images[0].size)
     log.info("autoencoder: latent shift %.4f scale %.4f, reconstruction MSE %.5f (model space)", shift, scale, rec_mse)
     return {
         "kind": "autoencoder",
@@ -189,6 +200,11 @@ def train_autoencoder(
         "size": size,
         "reconstruction_mse": rec_mse,
     }
+
+
+def _chunks(n: int, device: torch.device) -> list[torch.Tensor]:
+    """Index ranges of CHUNK images covering 0..n-1, in order."""
+    return [torch.arange(i, min(i + CHUNK, n), device=device) for i in range(0, n, CHUNK)]
 
 
 def _plain(obj: Any) -> Any:
@@ -267,6 +283,24 @@ def denoise(model: nn.Module, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor)
     return model(z, t, class_labels=y).sample
 
 
+class _PosteriorSource:
+    """`source(idx) -> (mean, std)` of the latent posterior of train images idx; `shape` is one latent's shape."""
+
+    def __init__(self, codec: LatentCodec, images: np.ndarray, resident_limit: int, latent_limit: int):
+        self.codec, self.fetch = codec, batch_source(images, codec.device, resident_limit)
+        chunks = _chunks(len(images), codec.device)
+        first = codec.posterior(self.fetch(chunks[0]))
+        self.shape = tuple(first[0].shape[1:])
+        self.resident = 2 * len(images) * first[0][0].numel() * 4 <= latent_limit
+        if self.resident:
+            parts = [first] + [codec.posterior(self.fetch(c)) for c in chunks[1:]]
+            self.mean, self.std = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        log.info("latents %s: %s", self.shape, "precomputed" if self.resident else "encoded per batch (large split)")
+
+    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.mean[idx], self.std[idx]) if self.resident else self.codec.posterior(self.fetch(idx))
+
+
 def make_train_scheduler(cfg: DenoiserConfig):
     from diffusers import DDPMScheduler
 
@@ -287,21 +321,22 @@ def train_denoiser(
     checkpoint_path: str | os.PathLike,
     progress: bool = True,
     precision: str = "fp32",
+    resident_limit: int = RESIDENT_LIMIT,
+    latent_limit: int = LATENT_LIMIT,
 ) -> dict[str, Any]:
     """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
-    final checkpoint dict (EMA weights) for sampling."""
+    final checkpoint dict (EMA weights) for sampling.
+
+    The latent posterior (mean, std) of every train image is computed once and kept on the device when both fit in
+    `latent_limit` bytes; otherwise each batch is encoded as it is drawn (images streamed as in train_autoencoder)."""
     import functools
 
     device = codec.device
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
-    x_all = to_model_space(images, device)
-    with torch.no_grad():
-        parts = [codec.posterior(x_all[i : i + 512]) for i in range(0, len(x_all), 512)]
-    z_mean = torch.cat([p[0] for p in parts])
-    z_std = torch.cat([p[1] for p in parts])
+    posterior, n = _PosteriorSource(codec, images, resident_limit, latent_limit), len(images)
     y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
-    latent_channels, latent_size = z_mean.shape[1], z_mean.shape[2]
+    latent_channels, latent_size = posterior.shape[0], posterior.shape[1]
 
     model = build_denoiser(cfg, latent_channels, latent_size, n_classes).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -344,8 +379,9 @@ def train_denoiser(
         range(start, cfg.steps), desc="denoiser", disable=not progress, mininterval=10, initial=start, total=cfg.steps
     )
     for step in bar:
-        idx = torch.randint(len(z_mean), (min(cfg.batch_size, len(z_mean)),), generator=g, device=device)
-        z0 = z_mean[idx] + z_std[idx] * torch.randn(z_mean[idx].shape, generator=g, device=device)
+        idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
+        z_mean, z_std = posterior(idx)
+        z0 = z_mean + z_std * torch.randn(z_mean.shape, generator=g, device=device)
         drop = torch.rand(len(idx), generator=g, device=device) < cfg.label_dropout
         y = torch.where(drop, n_classes, y_all[idx])  # masked assignment would wait for the GPU
         t = torch.randint(cfg.train_timesteps, (len(y),), generator=g, device=device)

@@ -5,8 +5,12 @@ uint8 NHWC in [0, 255]  <->  float32 NCHW in [-1, 1]. Train and test images alwa
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
+
+RESIDENT_LIMIT = 256 * 1024 * 1024  # uint8 bytes of images kept on the device as one normalised tensor (4x in float)
 
 
 def to_model_space(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -19,3 +23,18 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float NCHW in [-1, 1] -> uint8 NHWC (clipped, rounded)."""
     x = ((x.detach().float().clamp(-1, 1) + 1.0) * 127.5).round_().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def batch_source(
+    images: np.ndarray, device: torch.device | str, resident_limit: int = RESIDENT_LIMIT
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`fetch(idx) -> images[idx]` in model space on `device`, for batches drawn by index.
+
+    Sets up to `resident_limit` bytes (uint8) live on the device as one tensor, normalised once; larger ones (a real
+    train split at 64-224 px) stay uint8 on the host and are normalised batch by batch, so no float32 copy of the
+    whole split (4x its uint8 size) is ever made. Both give the same values for the same indices."""
+    if images.size <= resident_limit:
+        x_all = to_model_space(images, device)
+        return lambda idx: x_all[idx]
+    host = torch.from_numpy(np.ascontiguousarray(images))
+    return lambda idx: to_model_space(host[idx.cpu()].numpy(), device)

@@ -95,16 +95,18 @@ def select_random(n: int, budget: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def select_kmeans(emb: np.ndarray, budget: int, seed: int) -> np.ndarray:
-    """k-means with k = budget; the image nearest to each centroid (distinct images)."""
+    """k-means with k = budget; the image nearest to each centroid (distinct images).
+
+    Distances come from `KMeans.transform` (N x budget, computed in chunks by scikit-learn), so the temporary does not
+    grow with the feature width (raw pixels at 224 px RGB are 150,528 wide)."""
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=budget, random_state=seed, n_init=3).fit(emb)
-    d = ((emb[:, None, :] - km.cluster_centers_[None]) ** 2).sum(-1) if len(emb) * budget < 5e6 else None
+    d = km.transform(emb)
     chosen: list[int] = []
     used = np.zeros(len(emb), dtype=bool)
     for c in range(budget):
-        dc = d[:, c] if d is not None else ((emb - km.cluster_centers_[c]) ** 2).sum(1)
-        dc = np.where(used, np.inf, dc)
+        dc = np.where(used, np.inf, d[:, c])
         i = int(np.argmin(dc))
         used[i] = True
         chosen.append(i)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .accel import autocast
 from .augment import dsa, op_chooser
-from .images import to_model_space
+from .images import RESIDENT_LIMIT, batch_source, to_model_space
 from .nets import build_classifier
 
 log = logging.getLogger(__name__)
@@ -122,14 +122,11 @@ def _seeded_start(
 def _batch_source(
     images: np.ndarray, labels: np.ndarray, device: torch.device, resident_limit: int
 ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """`fetch(idx) -> (images in model space, labels)` on `device`. Sets up to `resident_limit` bytes live on the
-    device, normalised once; larger ones (full real data) stay uint8 on the host and are streamed batch by batch."""
+    """`fetch(idx) -> (images in model space, labels)` on `device`; images resident or streamed as
+    `images.batch_source` decides (full real data is streamed)."""
     y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
-    if images.size <= resident_limit:
-        x_all = to_model_space(images, device)
-        return lambda idx: (x_all[idx], y_all[idx])
-    host = torch.from_numpy(np.ascontiguousarray(images))
-    return lambda idx: (to_model_space(host[idx.cpu()].numpy(), device), y_all[idx])
+    fetch_images = batch_source(images, device, resident_limit)
+    return lambda idx: (fetch_images(idx), y_all[idx])
 
 
 def train_classifier(
@@ -143,7 +140,7 @@ def train_classifier(
     desc: str = "train",
     val: tuple[np.ndarray, np.ndarray] | None = None,
     val_every: int = 10,
-    resident_limit: int = 256 * 1024 * 1024,
+    resident_limit: int = RESIDENT_LIMIT,
 ) -> nn.Module:
     """Train a classifier on uint8 NHWC `images`; returns the EMA model in eval mode.
 
@@ -205,7 +202,7 @@ def train_classifiers(
     batch_seeds: bool = False,
     progress: bool = True,
     desc: str = "train",
-    resident_limit: int = 256 * 1024 * 1024,
+    resident_limit: int = RESIDENT_LIMIT,
 ) -> list[nn.Module]:
     """One classifier per seed, each as `train_classifier` would train it (same initialisation, batch order and
     augmentation from the seed); returns the EMA models in eval mode.

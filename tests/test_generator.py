@@ -148,3 +148,45 @@ def test_precision_and_switches_resolve_per_device():
     assert resolve_switch(False, torch.device("cuda")) is False
     with pytest.raises(HistodistillError, match="precision: unknown 'fp16'"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_streamed_generator_training_equals_resident_training(tmp_path):
+    """A train split above the size limits is streamed from uint8 (no float32 copy of the split, latents encoded
+    per batch); the weights, latent statistics and reconstruction error equal those of resident training."""
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
+    from histodistill.images import to_model_space
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:600], real["train_labels"][:600]  # > one 512-image chunk
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=3, batch_size=16)
+    resident = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False)
+    streamed = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False, resident_limit=0)
+    for key, value in resident["state_dict"].items():
+        torch.testing.assert_close(streamed["state_dict"][key], value)
+    # the chunked statistics equal torch's mean and (unbiased) std of all latent means at once
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_config(resident["vae_config"])
+    vae.load_state_dict(resident["state_dict"])
+    with torch.no_grad():
+        means = vae.eval().encode(to_model_space(images)).latent_dist.mean
+    for ckpt in (resident, streamed):
+        assert ckpt["shift"] == pytest.approx(float(means.mean()), rel=1e-5)
+        assert ckpt["scale"] == pytest.approx(float(1 / means.std()), rel=1e-5)
+        assert ckpt["reconstruction_mse"] == pytest.approx(resident["reconstruction_mse"], rel=1e-6)
+
+    codec = load_codec_from(resident, tmp_path)
+    cfg = DenoiserConfig(block_out_channels=(8, 16), steps=3, batch_size=8, checkpoint_every=0)
+    kept = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "a.pt", progress=False)
+    per_batch = train_denoiser(
+        codec, images, labels, 10, cfg, 0, tmp_path / "b.pt", progress=False, resident_limit=0, latent_limit=0
+    )
+    for key, value in kept["state_dict"].items():
+        torch.testing.assert_close(per_batch["state_dict"][key], value, rtol=1e-4, atol=1e-6)
+
+
+def load_codec_from(ckpt: dict, tmp_path) -> "object":
+    path = tmp_path / "autoencoder.pt"
+    torch.save(ckpt, path)
+    return load_codec(path, torch.device("cpu"))

@@ -177,3 +177,23 @@ def test_bad_selection_inputs_name_the_file_and_class():
     labels = np.array([0] * 6 + [1] * 3)
     with pytest.raises(HistodistillError, match="class 1"):
         per_class_selection(labels, 4, lambda c, m: np.arange(4), where="pool.npz")
+
+
+def test_kmeans_memory_does_not_grow_with_feature_width_times_budget():
+    """Raw-pixel features are wide (150,528 at 224 px RGB): the distances to the centroids must not be formed as an
+    N x budget x width temporary (here that would be 40 MB against 2 MB of features)."""
+    import tracemalloc
+
+    import sklearn.cluster  # noqa: F401  (imported before tracing: module import allocations are not the selection's)
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, 5_000))
+    emb = (np.repeat(centres, 5, axis=0) + 0.01 * rng.normal(size=(100, 5_000))).astype(np.float32)
+    tracemalloc.start()
+    try:
+        chosen = select_kmeans(emb, 20, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sorted((chosen // 5).tolist()) == list(range(20))  # one image of each blob
+    assert peak < 10 * emb.nbytes, f"peak {peak / 1e6:.0f} MB for {emb.nbytes / 1e6:.0f} MB of features"
