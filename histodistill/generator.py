@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULERS = ("ddim", "dpmsolver++")
 LATENT_LIMIT = 1024**3  # bytes of precomputed latent means + stds kept on the device; above it, encode per batch
-CHUNK = 512  # images per encoder/decoder call outside the training loop
+CHUNK_PIXELS = 512 * 64 * 64  # pixels per encoder/decoder call outside the training loop (512 images at 64 px)
 
 
 @dataclass(frozen=True)
@@ -177,15 +177,19 @@ def train_autoencoder(
     vae.eval()
     total, total_sq, count = 0.0, 0.0, 0
     with torch.no_grad():
-        for chunk in _chunks(n, device):
+        for chunk in _chunks(n, size, device):
             mean = vae.encode(_match_channels(fetch(chunk), vae.config.in_channels)).latent_dist.mean.double()
-            total, total_sq, count = total + float(mean.sum()), total_sq + float((mean * mean).sum()), count + mean.numel()
+            total, total_sq, count = (
+                total + float(mean.sum()),
+                total_sq + float((mean * mean).sum()),
+                count + mean.numel(),
+            )
     shift = total / count
     std = math.sqrt(max(total_sq - count * shift * shift, 0.0) / max(count - 1, 1))  # unbiased, as torch.std
     scale = 1.0 / max(std, 1e-6)
     codec = LatentCodec(vae, shift, scale, channels)
     squared_error = 0.0
-    for chunk in _chunks(n, device):
+    for chunk in _chunks(n, size, device):
         x = fetch(chunk)
         squared_error += float(((codec.decode(codec.posterior(x)[0]) - x).double() ** 2).sum())
     rec_mse = squared_error / (n * images[0].size)
@@ -202,9 +206,11 @@ def train_autoencoder(
     }
 
 
-def _chunks(n: int, device: torch.device) -> list[torch.Tensor]:
-    """Index ranges of CHUNK images covering 0..n-1, in order."""
-    return [torch.arange(i, min(i + CHUNK, n), device=device) for i in range(0, n, CHUNK)]
+def _chunks(n: int, size: int, device: torch.device) -> list[torch.Tensor]:
+    """Index ranges covering images 0..n-1 in order, each of at most CHUNK_PIXELS pixels (at most 512 images), so
+    that activation memory outside the training loop does not grow with the image size."""
+    step = max(1, min(512, CHUNK_PIXELS // (size * size)))
+    return [torch.arange(i, min(i + step, n), device=device) for i in range(0, n, step)]
 
 
 def _plain(obj: Any) -> Any:
@@ -288,7 +294,7 @@ class _PosteriorSource:
 
     def __init__(self, codec: LatentCodec, images: np.ndarray, resident_limit: int, latent_limit: int):
         self.codec, self.fetch = codec, batch_source(images, codec.device, resident_limit)
-        chunks = _chunks(len(images), codec.device)
+        chunks = _chunks(len(images), images.shape[1], codec.device)
         first = codec.posterior(self.fetch(chunks[0]))
         self.shape = tuple(first[0].shape[1:])
         self.resident = 2 * len(images) * first[0][0].numel() * 4 <= latent_limit

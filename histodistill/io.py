@@ -63,14 +63,17 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Load every array of an `.npz`; a missing file or key raises an error naming the file."""
+def load_npz(
+    path: str | os.PathLike, required: tuple[str, ...] = (), only_required: bool = False
+) -> dict[str, np.ndarray]:
+    """Load every array of an `.npz` (with `only_required`, just the required ones: a job that needs the train split
+    does not hold the test split in memory); a missing file or key raises an error naming the file."""
     path = Path(path)
     if not path.exists():
         raise HistodistillError(f"{path}: file not found")
     try:
         with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
+            out = {k: data[k] for k in data.files if not only_required or k in required}
     except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
         raise HistodistillError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
     missing = [k for k in required if k not in out]

@@ -11,7 +11,7 @@ from histodistill.workflow import run_job
 
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
-    emb = np.load(smk.input.embeddings)
+    emb = np.load(smk.input.embeddings, mmap_mode="r")  # one class's rows at a time (raw pixels can be GBs)
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
 
@@ -19,7 +19,7 @@ def main(smk, device):
         rng = np.random.default_rng([seed, c])
         if method == "random_synthetic":
             return select_random(len(members), ipc, rng)
-        e = emb[members].astype(np.float64)
+        e = np.asarray(emb[members], dtype=np.float32)
         if method == "kmeans":
             return select_kmeans(e, ipc, seed + c)
         if method == "herding":

@@ -8,7 +8,7 @@ from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    real = load_npz(smk.input.real, required=("train_images",))
+    real = load_npz(smk.input.real, required=("train_images",), only_required=True)
     cfg = AutoencoderConfig(
         **{**smk.params.autoencoder, "block_out_channels": tuple(smk.params.autoencoder["block_out_channels"])}
     )

@@ -10,7 +10,7 @@ from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
+    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"), only_required=True)
     codec = load_codec(smk.input.autoencoder, device)
     cfg = DenoiserConfig(
         **{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])}
