@@ -1,4 +1,20 @@
+rule custom_split:
+    output:
+        f"{RESULTS}/data/split.csv",
+    log:
+        f"{RESULTS}/logs/custom_split.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        dataset=config["dataset"],
+        files=CUSTOM_FINGERPRINT,
+    script:
+        "../workflow_scripts/custom_split.py"
+
+
 rule data:
+    input:
+        unpack(data_input),
     output:
         f"{RESULTS}/data/real.npz",
     log:
