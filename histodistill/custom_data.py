@@ -331,6 +331,15 @@ def source_fingerprint(dataset: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def imported_fingerprint(real_npz: str | os.PathLike) -> str | None:
+    """The source fingerprint stored in an imported real.npz (None when there is none or it cannot be read)."""
+    try:
+        with np.load(real_npz, allow_pickle=False) as data:
+            return str(data["source_fingerprint"]) if "source_fingerprint" in data.files else None
+    except Exception:
+        return None
+
+
 def split_plan(dataset: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """(plan, class names) of a custom dataset: one row per image with its split, label, class and source (file
     path relative to the folder, or `array[index]` in the .npz). Cheap: no image is decoded."""
@@ -524,6 +533,7 @@ def load_custom(dataset: dict[str, Any], plan: pd.DataFrame, names: list[str]) -
         out[f"{s}_labels"] = labels[split == s]
     out["n_classes"] = np.asarray(len(names), dtype=np.int64)
     out["class_names"] = np.asarray(names, dtype=np.str_)
+    out["source_fingerprint"] = np.asarray(source_fingerprint(dataset))
     common = ", ".join(f"{k} ({v})" for k, v in sizes.most_common(5))
     log.info(
         "%s: %d images, %d classes; images per class and split:\n%s",
@@ -548,7 +558,7 @@ def load_custom(dataset: dict[str, Any], plan: pd.DataFrame, names: list[str]) -
 
 def check_custom_dataset(dataset: dict[str, Any], needed_per_class: int, reason: str, check_files: bool) -> None:
     """Everything that can be checked before a job runs: the layout, the labels, the counts after the split, and
-    (when `check_files`, i.e. before the data are first imported) every image file's header."""
+    (when `check_files`: while the files differ from the ones last imported) every image file's header."""
     size = int(dataset["size"])
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise HistodistillError(f"dataset.size: {size} is unsupported for custom data; use {MIN_SIZE} to {MAX_SIZE} pixels")

@@ -108,6 +108,16 @@ def class_names_of(config: dict[str, Any]) -> list[str]:
     return class_names(ds["name"], n_classes_of(ds["name"]))
 
 
+CUSTOM_KEYS = ("id", "path", "classes", "channels", "aspect")
+
+
+def data_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset block as the data rule's parameter: without the custom-data keys for a built-in dataset, so that
+    adding those keys did not make earlier runs' data (and so their protected generator) stale."""
+    ds = config["dataset"]
+    return dict(ds) if ds["name"] == "custom" else {k: v for k, v in ds.items() if k not in CUSTOM_KEYS}
+
+
 def real_images_needed_per_class(config: dict[str, Any]) -> tuple[int, str]:
     """(training images each class needs, why): the largest IPC when random real subsets are drawn, else one."""
     if "random_real" in config["select"]["methods"]:
@@ -117,8 +127,8 @@ def real_images_needed_per_class(config: dict[str, Any]) -> tuple[int, str]:
 
 def check_custom_config(config: dict[str, Any]) -> None:
     """A custom dataset: an id that cannot collide with a built-in dataset's results, then the data themselves
-    (layout, labels, counts after the split; every image header before the data are first imported)."""
-    from .custom_data import check_custom_dataset
+    (layout, labels, counts after the split; every image file while they differ from the imported ones)."""
+    from .custom_data import check_custom_dataset, imported_fingerprint, source_fingerprint
     from .data import EMBEDDED
 
     ds = config["dataset"]
@@ -134,7 +144,7 @@ def check_custom_config(config: dict[str, Any]) -> None:
         )
     needed, reason = real_images_needed_per_class(config)
     imported = Path(config["results"]) / dataset_id(config) / "data" / "real.npz"
-    check_custom_dataset(ds, needed, reason, check_files=not imported.exists())
+    check_custom_dataset(ds, needed, reason, check_files=imported_fingerprint(imported) != source_fingerprint(ds))
 
 
 def ablation_variants(config: dict[str, Any]) -> list[dict[str, str]]:

@@ -15,6 +15,7 @@ from histodistill.workflow import (
     check_config,
     check_schema,
     class_names_of,
+    data_params,
     dataset_id,
     graph_keys,
     graph_settings,
@@ -34,6 +35,7 @@ RESULTS = f"{config['results']}/{DS}"
 CLASSES = list(range(n_classes_of(config["dataset"]["name"], config["dataset"])))
 CLASS_NAMES = class_names_of(config)
 CUSTOM = config["dataset"]["name"] == "custom"
+DATA_PARAMS = data_params(config)
 CUSTOM_FINGERPRINT = source_fingerprint(config["dataset"]) if CUSTOM else None
 SHARDS = list(range(config["pool"]["shards"]))
 NET = config["embed"]["net"]

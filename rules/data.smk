@@ -6,7 +6,7 @@ rule custom_split:
     conda:
         "../envs/histodistill.yaml"
     params:
-        dataset=config["dataset"],
+        dataset=DATA_PARAMS,
         files=CUSTOM_FINGERPRINT,
     script:
         "../workflow_scripts/custom_split.py"
@@ -22,6 +22,6 @@ rule data:
     conda:
         "../envs/histodistill.yaml"
     params:
-        dataset=config["dataset"],
+        dataset=DATA_PARAMS,
     script:
         "../workflow_scripts/data.py"

@@ -313,12 +313,19 @@ def test_image_folder_runs_through_the_workflow_with_class_names(tmp_path):
 @pytest.mark.workflow
 def test_npz_runs_through_the_workflow_with_class_names(tmp_path):
     path = write_npz(tmp_path / "mine.npz")
-    config = tiny_config(tmp_path, dataset(path, classes=["benign", "malignant", "normal"], id="scans"), ["random_synthetic"])
-    snakemake(config, check=True)
+    """The generator half of the DAG does not depend on where the data came from (the folder run covers it), so this
+    run stops at the tables: data, random real subsets, their evaluation and privacy audit."""
+    names = ["benign", "malignant", "normal"]
+    config = tiny_config(tmp_path, dataset(path, classes=names, id="scans"), ["random_real"])
     out = tmp_path / "results" / "scans_8"
+    snakemake(config, str(out / "tables" / "summary.csv"), str(out / "tables" / "privacy.csv"), check=True)
     summary = pd.read_csv(out / "tables" / "summary.csv")
-    assert {"acc[benign]", "acc[malignant]", "acc[normal]"} <= set(summary.columns)
-    assert load_npz(out / "data" / "real.npz")["train_images"].shape == (12, 8, 8, 1)
+    assert {f"acc[{n}]" for n in names} <= set(summary.columns) and summary["acc[benign]"].between(0, 1).all()
+    assert {f"copy_rate[{n}]" for n in names} <= set(pd.read_csv(out / "tables" / "privacy.csv").columns)
+    real = load_npz(out / "data" / "real.npz")
+    assert real["train_images"].shape == (12, 8, 8, 1) and list(real["class_names"]) == names
+    split = pd.read_csv(out / "data" / "split.csv")
+    assert split.groupby("split").size().to_dict() == {"test": 6, "train": 12, "val": 4}  # the file's own split
 
 
 @pytest.mark.workflow
@@ -346,3 +353,24 @@ def test_custom_dataset_needs_an_id_that_is_not_a_built_in_name(tmp_path):
         cfg["dataset"]["id"] = bad
         with pytest.raises(HistodistillError, match=message):
             check_custom_config(cfg)
+
+
+def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
+    """The parse-time file check reads every image; it is skipped once real.npz holds the same files' fingerprint."""
+    import os
+
+    from histodistill.custom_data import source_fingerprint
+    from histodistill.io import save_npz
+    from histodistill.workflow import check_custom_config
+
+    root = write_image_folder(tmp_path / "tiles", per_class=6)
+    (root / "adipose" / "img_01.jpg").write_bytes(b"broken")
+    cfg = {"results": str(tmp_path / "results"), "dataset": dataset(root), "select": {"ipc": [1], "methods": ["infodist"]}}
+    with pytest.raises(HistodistillError, match="img_01.jpg"):
+        check_custom_config(cfg)
+    real = tmp_path / "results" / "mine_8" / "data" / "real.npz"
+    save_npz(real, source_fingerprint=np.asarray(source_fingerprint(dataset(root))))
+    check_custom_config(cfg)  # these files were imported: not read again
+    os.utime(root / "tumour" / "img_00.png", ns=(0, 0))  # a changed file: everything is checked again
+    with pytest.raises(HistodistillError, match="img_01.jpg"):
+        check_custom_config(cfg)
