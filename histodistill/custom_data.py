@@ -162,7 +162,9 @@ def _folder_plan(root_str: str, val_fraction: float, test_fraction: float, seed:
     else:
         per_class = _class_folders(root, "dataset")
         classes = sorted(per_class)
-        rows = [(None, k, name, f.relative_to(root).as_posix()) for k, name in enumerate(classes) for f in per_class[name]]
+        rows = [
+            (None, k, name, f.relative_to(root).as_posix()) for k, name in enumerate(classes) for f in per_class[name]
+        ]
         plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
         plan["split"] = stratified_split(plan["label"].to_numpy(), val_fraction, test_fraction, seed)
     return _ordered(plan)
@@ -205,7 +207,9 @@ def _npz_labels(path: Path, key: str) -> np.ndarray:
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
-        raise HistodistillError(f"{path}: {key} has shape {labels.shape}; use one integer label per image, (N,) or (N, 1)")
+        raise HistodistillError(
+            f"{path}: {key} has shape {labels.shape}; use one integer label per image, (N,) or (N, 1)"
+        )
     if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
         labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iu":
@@ -239,7 +243,9 @@ def _npz_plan(
     for split, ikey, lkey in keys:
         for key in (ikey, lkey):
             if key not in shapes:
-                raise HistodistillError(f"{path}: {key} is missing (has {sorted(shapes)}); store images and labels together")
+                raise HistodistillError(
+                    f"{path}: {key} is missing (has {sorted(shapes)}); store images and labels together"
+                )
         shape = shapes[ikey]
         if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
             raise HistodistillError(
@@ -247,7 +253,9 @@ def _npz_plan(
             )
         labels[(split, ikey, lkey)] = _npz_labels(path, lkey)
         if len(labels[(split, ikey, lkey)]) != shape[0]:
-            raise HistodistillError(f"{path}: {ikey} holds {shape[0]} images but {lkey} {len(labels[(split, ikey, lkey)])} labels")
+            raise HistodistillError(
+                f"{path}: {ikey} holds {shape[0]} images but {lkey} {len(labels[(split, ikey, lkey)])} labels"
+            )
         if shape[0] == 0:
             raise HistodistillError(f"{path}: {ikey} is empty; every split needs images")
     every = np.concatenate(list(labels.values()))
@@ -348,18 +356,22 @@ def split_plan(dataset: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     classes = dataset.get("classes")
     if path.is_dir():
         if classes:
-            raise HistodistillError("dataset.classes: only for an .npz; an image folder's classes are its subfolder names")
+            raise HistodistillError(
+                "dataset.classes: only for an .npz; an image folder's classes are its subfolder names"
+            )
         plan = _folder_plan(str(path), *fractions, source_fingerprint(dataset))
         names = sorted(plan["class"].unique(), key=lambda n: int(plan.loc[plan["class"] == n, "label"].iloc[0]))
     else:
         if classes is not None and len(set(classes)) != len(classes):
             raise HistodistillError(f"dataset.classes: duplicate names in {classes}")
-        plan, names_t = _npz_plan(str(path), tuple(classes) if classes else None, *fractions, source_fingerprint(dataset))
+        plan, names_t = _npz_plan(
+            str(path), tuple(classes) if classes else None, *fractions, source_fingerprint(dataset)
+        )
         names = list(names_t)
     return plan.copy(), list(names)
 
 
-def read_plan(path: str | os.PathLike, dataset: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+def read_plan(path: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
     """(plan, class names) from a written split.csv (the record the data are read by)."""
     try:
         plan = pd.read_csv(path, dtype={"split": str, "class": str, "source": str}, keep_default_na=False)
@@ -561,7 +573,9 @@ def check_custom_dataset(dataset: dict[str, Any], needed_per_class: int, reason:
     (when `check_files`: while the files differ from the ones last imported) every image file's header."""
     size = int(dataset["size"])
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise HistodistillError(f"dataset.size: {size} is unsupported for custom data; use {MIN_SIZE} to {MAX_SIZE} pixels")
+        raise HistodistillError(
+            f"dataset.size: {size} is unsupported for custom data; use {MIN_SIZE} to {MAX_SIZE} pixels"
+        )
     plan, names = split_plan(dataset)
     path = source_path(dataset)
     if len(names) < 2:

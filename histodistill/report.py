@@ -216,7 +216,9 @@ def with_class_copy_rates(table: pd.DataFrame, reports: list[dict], class_names:
     for r in reports:
         method, ipc = parse_subset(r["subset"])
         per_class = r.get("copy_rate_per_class", {})
-        rows.append({"method": method, "ipc": ipc, **{f"copy_rate[{n}]": per_class.get(n, np.nan) for n in class_names}})
+        rows.append(
+            {"method": method, "ipc": ipc, **{f"copy_rate[{n}]": per_class.get(n, np.nan) for n in class_names}}
+        )
     if not rows:
         return table
     return table.merge(pd.DataFrame(rows), on=["method", "ipc"], how="left", validate="one_to_one")

@@ -112,7 +112,8 @@ def test_presplit_folder_keeps_its_split_and_carves_val_from_train(tmp_path):
     from_test = plan["source"].str.startswith("test/")
     assert (plan.loc[from_test, "split"] == "test").all() and (plan.loc[~from_test, "split"] != "test").all()
     # val carved from train with share 0.15 / 0.7: round(8 × 0.214) = 2 per class
-    assert (plan[plan["split"] == "val"].groupby("class").size() == 2).all()
+    assert plan[plan["split"] == "val"].groupby("class").size().to_dict() == {n: 2 for n in COLOURS}
+    assert plan[plan["split"] == "train"].groupby("class").size().to_dict() == {n: 6 for n in COLOURS}
     write_image_folder(root / "val", per_class=1)
     plan, _ = split_plan(dataset(root))
     assert (plan["split"] == plan["source"].str.split("/").str[0]).all()
@@ -154,6 +155,20 @@ def test_all_grey_folder_stays_grey_and_channels_can_be_forced(tmp_path):
     assert set(np.unique(grey["train_images"][grey["train_labels"] == 1])) == {150}
     rgb = load_custom(dataset(root, channels="rgb"), plan, names)
     assert rgb["train_images"].shape[-1] == 3 and np.array_equal(rgb["train_images"][..., 2:], grey["train_images"])
+
+
+def test_sixteen_bit_tiff_and_rgba_png_are_read_as_eight_bit(tmp_path):
+    root = tmp_path / "modes"
+    (root / "deep").mkdir(parents=True)
+    (root / "alpha").mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((10, 10), 257 * 100, np.uint16)).save(root / "deep" / f"{i}.tif")
+        Image.new("RGBA", (10, 10), (10, 20, 30, 40)).save(root / "alpha" / f"{i}.png")
+    plan, names = split_plan(dataset(root))
+    arrays = load_custom(dataset(root), plan, names)
+    images, labels = arrays["train_images"], arrays["train_labels"]
+    assert (images[labels == names.index("deep")] == 100).all()
+    assert (images[labels == names.index("alpha")] == (10, 20, 30)).all()
 
 
 def test_non_square_images_are_centre_cropped_or_stretched():
@@ -202,9 +217,11 @@ def _bad_folder(tmp_path: Path, case: str) -> tuple[dict, str, int]:
     if case == "not an image":
         (root / "adipose" / "img_01.jpg").write_bytes(b"this is not a jpeg")
         return dataset(root), str(root / "adipose" / "img_01.jpg"), 1
-    if case == "truncated jpeg":
+    if case == "truncated jpeg":  # noise, so that the cut falls in the image data, not in the header
+        noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(root / "lymphocytes" / "img_01.jpg", quality=95)
         data = (root / "lymphocytes" / "img_01.jpg").read_bytes()
-        (root / "lymphocytes" / "img_01.jpg").write_bytes(data[: len(data) // 2])
+        (root / "lymphocytes" / "img_01.jpg").write_bytes(data[: int(len(data) * 0.7)])
         return dataset(root), str(root / "lymphocytes" / "img_01.jpg"), 1
     if case == "truncated png":
         data = (root / "tumour" / "img_00.png").read_bytes()
@@ -365,7 +382,11 @@ def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
 
     root = write_image_folder(tmp_path / "tiles", per_class=6)
     (root / "adipose" / "img_01.jpg").write_bytes(b"broken")
-    cfg = {"results": str(tmp_path / "results"), "dataset": dataset(root), "select": {"ipc": [1], "methods": ["infodist"]}}
+    cfg = {
+        "results": str(tmp_path / "results"),
+        "dataset": dataset(root),
+        "select": {"ipc": [1], "methods": ["infodist"]},
+    }
     with pytest.raises(HistodistillError, match="img_01.jpg"):
         check_custom_config(cfg)
     real = tmp_path / "results" / "mine_8" / "data" / "real.npz"
@@ -374,3 +395,42 @@ def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
     os.utime(root / "tumour" / "img_00.png", ns=(0, 0))  # a changed file: everything is checked again
     with pytest.raises(HistodistillError, match="img_01.jpg"):
         check_custom_config(cfg)
+
+
+def test_class_names_head_per_class_accuracy_and_copy_rate_columns(tmp_path):
+    import json
+
+    from histodistill.evaluate import per_class_accuracy
+    from histodistill.report import (
+        aggregate,
+        class_accuracy,
+        class_accuracy_markdown,
+        collect_results,
+        copy_rate_per_class,
+        with_class_accuracy,
+    )
+
+    logits = np.array([[2.0, 0, 0], [0, 2, 0], [2, 0, 0], [0, 0, 2]])
+    assert per_class_accuracy(logits, np.array([0, 1, 1, 2]), 3) == [1.0, 0.5, 1.0]
+    assert per_class_accuracy(logits, np.array([0, 1, 1, 2]), 4)[3] is None  # no test image of class 3
+    paths = []
+    for seed, accs in ((0, [1.0, 0.5, 1.0]), (1, [0.0, 0.5, None])):
+        paths.append(tmp_path / f"seed{seed}.json")
+        paths[-1].write_text(
+            json.dumps(
+                {
+                    "subset": "infodist_ipc1",
+                    "model": "convnet",
+                    "seed": seed,
+                    "acc": 0.5,
+                    "auc": 0.5,
+                    "f1": 0.5,
+                    "per_class_acc": accs,
+                }
+            )
+        )
+    summary = with_class_accuracy(aggregate(collect_results(paths)), class_accuracy(paths, ["a", "b", "c"]))
+    assert len(summary) == 1 and summary.loc[0, "acc[a]"] == 0.5 and summary.loc[0, "acc[c]"] == 1.0  # mean over seeds
+    assert "| method | IPC | network | a | b | c |" in class_accuracy_markdown(summary)
+    rates = copy_rate_per_class(np.array([0.1, 0.5, 0.2]), 0.2, np.array([0, 0, 1]), ["x", "y", "z"])
+    assert rates == {"x": 0.5, "y": 1.0}  # z has no shared image

@@ -10,7 +10,7 @@ def main(smk, device):
     if ds["name"] == "custom":
         from histodistill.custom_data import load_custom, read_plan
 
-        arrays = load_custom(ds, *read_plan(smk.input.split, ds))
+        arrays = load_custom(ds, *read_plan(smk.input.split))
         save_npz(smk.output[0], **arrays)
         return
     arrays = load_real(
