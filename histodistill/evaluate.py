@@ -32,6 +32,14 @@ def train_config_for(model: str, params: dict[str, Any], full_real: bool, precis
     )
 
 
+def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> list[float | None]:
+    """Share of each class's test images predicted as that class (recall per class); None for a class without
+    test images."""
+    pred = np.asarray(logits).argmax(axis=1)
+    labels = np.asarray(labels)
+    return [float((pred[labels == c] == c).mean()) if (labels == c).any() else None for c in range(n_classes)]
+
+
 def evaluate_subset(
     train_images: np.ndarray,
     train_labels: np.ndarray,
@@ -58,6 +66,7 @@ def evaluate_subset(
         results.append(
             {
                 **classification_metrics(logits, test_labels, n_classes),
+                "per_class_acc": per_class_accuracy(logits, test_labels, n_classes),
                 "seed": seed,
                 "model": cfg.net,
                 "n_train": int(len(train_labels)),

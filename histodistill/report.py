@@ -50,6 +50,45 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def class_accuracy(paths: Iterable[str | os.PathLike], class_names: list[str]) -> pd.DataFrame:
+    """Per-class test accuracy (mean over seeds) per method, IPC and network, one column `acc[{class name}]` per
+    class; empty when the evaluation files predate per-class results."""
+    rows = []
+    for p in paths:
+        with open(p) as fh:
+            r = json.load(fh)
+        if "per_class_acc" not in r:
+            continue
+        if len(r["per_class_acc"]) != len(class_names):
+            raise ValueError(f"{p}: {len(r['per_class_acc'])} per-class results for {len(class_names)} classes")
+        method, ipc = parse_subset(r["subset"])
+        accs = {f"acc[{name}]": (np.nan if v is None else v) for name, v in zip(class_names, r["per_class_acc"])}
+        rows.append({"method": method, "ipc": ipc, "model": r["model"], **accs})
+    if not rows:
+        return pd.DataFrame(columns=["method", "ipc", "model"])
+    return pd.DataFrame(rows).groupby(["method", "ipc", "model"], sort=False).mean().reset_index()
+
+
+def with_class_accuracy(summary: pd.DataFrame, per_class: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the per-class accuracy columns appended (rows and their order unchanged)."""
+    return summary.merge(per_class, on=["method", "ipc", "model"], how="left", validate="one_to_one")
+
+
+def class_accuracy_markdown(summary: pd.DataFrame) -> str:
+    """Per-class test accuracy (%) per method, IPC and network; '' when there are no per-class columns."""
+    cols = [c for c in summary.columns if c.startswith("acc[") and c.endswith("]")]
+    if not cols:
+        return ""
+    lines = [
+        "| method | IPC | network | " + " | ".join(c[4:-1].replace("|", "/") for c in cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
+    for _, r in summary.iterrows():
+        cells = ["–" if pd.isna(r[c]) else f"{100 * r[c]:.1f}" for c in cols]
+        lines.append(f"| {r['method']} | {r['ipc']} | {r['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     """Paper-style table: one row per method × network, one column group per IPC (ACC ± std, AUC, F1, in %)."""
     ipcs = sorted(summary["ipc"].unique(), key=lambda v: 10**9 if v == "all" else int(v))
@@ -101,9 +140,14 @@ def accuracy_figure(summary: pd.DataFrame, path: str | os.PathLike, title: str =
 
 
 def sample_grid(
-    images: np.ndarray, labels: np.ndarray, path: str | os.PathLike, max_per_class: int = 10, title: str = ""
+    images: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    max_per_class: int = 10,
+    title: str = "",
+    class_names: list[str] | None = None,
 ) -> None:
-    """One row per class, up to `max_per_class` images each."""
+    """One row per class, up to `max_per_class` images each, titled by the class name (or number)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,7 +169,7 @@ def sample_grid(
                     vmin=0,
                     vmax=255,
                 )
-        axes[r][0].set_title(str(c), fontsize=7, loc="left")
+        axes[r][0].set_title(class_names[int(c)] if class_names else str(c), fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -149,4 +193,47 @@ def privacy_markdown(table: pd.DataFrame) -> str:
             f"| {r.method} | {r.ipc} | {fmt(r.copy_rate)} | {fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | "
             f"{fmt(r.mia_tpr_at_1pct_fpr)} | {fmt(r.domias_auc)} | {fmt(r.precision)} | {fmt(r.recall)} | {fmt(r.coverage)} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def copy_rate_per_class(
+    shared_dcr: np.ndarray, threshold: float, labels: np.ndarray, class_names: list[str]
+) -> dict[str, float]:
+    """Copy rate (share of shared images with DCR at most the holdout 5th percentile) per class, keyed by class name;
+    classes absent from the subset are left out."""
+    shared_dcr, labels = np.asarray(shared_dcr, float), np.asarray(labels)
+    return {
+        name: float((shared_dcr[labels == c] <= threshold).mean())
+        for c, name in enumerate(class_names)
+        if (labels == c).any()
+    }
+
+
+def with_class_copy_rates(table: pd.DataFrame, reports: list[dict], class_names: list[str]) -> pd.DataFrame:
+    """The privacy table with one `copy_rate[{class name}]` column per class (from the audit reports' per-class copy
+    rates; missing when a report predates them)."""
+    rows = []
+    for r in reports:
+        method, ipc = parse_subset(r["subset"])
+        per_class = r.get("copy_rate_per_class", {})
+        rows.append(
+            {"method": method, "ipc": ipc, **{f"copy_rate[{n}]": per_class.get(n, np.nan) for n in class_names}}
+        )
+    if not rows:
+        return table
+    return table.merge(pd.DataFrame(rows), on=["method", "ipc"], how="left", validate="one_to_one")
+
+
+def class_copy_rate_markdown(table: pd.DataFrame) -> str:
+    """Per-class copy rate per method and IPC as Markdown; '' without per-class columns."""
+    cols = [c for c in table.columns if c.startswith("copy_rate[") and c.endswith("]")]
+    if not cols:
+        return ""
+    lines = [
+        "| method | IPC | " + " | ".join(c[10:-1].replace("|", "/") for c in cols) + " |",
+        "|---|---|" + "---|" * len(cols),
+    ]
+    for _, r in table.iterrows():
+        cells = ["–" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in cols]
+        lines.append(f"| {r['method']} | {r['ipc']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

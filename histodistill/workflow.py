@@ -15,12 +15,17 @@ REAL_METHODS = ("random_real", "full_real")
 
 
 def dataset_id(config: dict[str, Any]) -> str:
-    """`{name}_{size}`, e.g. digits_16 or pathmnist_64."""
+    """`{name}_{size}`, e.g. digits_16 or pathmnist_64; for your own data `{dataset.id}_{size}`."""
+    if config["dataset"]["name"] == "custom":
+        return f"{config['dataset']['id']}_{config['dataset']['size']}"
     return f"{config['dataset']['name']}_{config['dataset']['size']}"
 
 
-def n_classes_of(name: str) -> int:
-    """Number of classes, known before any data is loaded (so per-class jobs can be declared)."""
+def n_classes_of(name: str, dataset: dict[str, Any] | None = None) -> int:
+    """Number of classes, known before any data is loaded (so per-class jobs can be declared); a custom dataset
+    (`dataset` = the config's dataset block) counts its class folders or reads its .npz labels."""
+    if name == "custom":
+        return len(class_names_of({"dataset": dataset}))
     if name == "digits":
         return 10
     from .data import medmnist_info
@@ -46,8 +51,11 @@ def check_config(config: dict[str, Any]) -> None:
     from .data import check_dataset, medmnist_filename
 
     ds = config["dataset"]
-    check_dataset(ds["name"], ds["size"])
-    if ds["name"] != "digits" and not ds["download"]:
+    if ds["name"] == "custom":
+        check_custom_config(config)
+    else:
+        check_dataset(ds["name"], ds["size"])
+    if ds["name"] not in ("digits", "custom") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
             from .data import medmnist_info
@@ -85,6 +93,58 @@ def check_config(config: dict[str, Any]) -> None:
             f"generator.autoencoder.block_out_channels: {len(config['generator']['autoencoder']['block_out_channels'])} "
             f"blocks downsample by {ae_down}, which does not divide dataset.size {ds['size']}"
         )
+
+
+def class_names_of(config: dict[str, Any]) -> list[str]:
+    """Class names, known at parse time: a custom folder's subfolder names (or `dataset.classes` of an .npz), the
+    MedMNIST labels, or the digits."""
+    ds = config["dataset"]
+    if ds["name"] == "custom":
+        from .custom_data import split_plan
+
+        return split_plan(ds)[1]
+    from .data import class_names
+
+    return class_names(ds["name"], n_classes_of(ds["name"]))
+
+
+CUSTOM_KEYS = ("id", "path", "classes", "channels", "aspect")
+
+
+def data_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset block as the data rule's parameter: without the custom-data keys for a built-in dataset, so that
+    adding those keys did not make earlier runs' data (and so their protected generator) stale."""
+    ds = config["dataset"]
+    return dict(ds) if ds["name"] == "custom" else {k: v for k, v in ds.items() if k not in CUSTOM_KEYS}
+
+
+def real_images_needed_per_class(config: dict[str, Any]) -> tuple[int, str]:
+    """(training images each class needs, why): the largest IPC when random real subsets are drawn, else one."""
+    if "random_real" in config["select"]["methods"]:
+        return max(config["select"]["ipc"]), f"select.ipc {max(config['select']['ipc'])} with random_real"
+    return 1, "training"
+
+
+def check_custom_config(config: dict[str, Any]) -> None:
+    """A custom dataset: an id that cannot collide with a built-in dataset's results, then the data themselves
+    (layout, labels, counts after the split; every image file while they differ from the imported ones)."""
+    from .custom_data import check_custom_dataset, imported_fingerprint, source_fingerprint
+    from .data import EMBEDDED
+
+    ds = config["dataset"]
+    if not ds.get("id"):
+        raise HistodistillError(
+            "dataset.id: required for dataset.name 'custom'; name your dataset (letters, digits, '-', '_'): results go "
+            "to results/{id}_{size}/"
+        )
+    if ds["id"] in (*EMBEDDED, "custom") or ds["id"].lower().endswith("mnist"):  # (importing medmnist costs 5 s)
+        raise HistodistillError(
+            f"dataset.id: {ds['id']!r} could be the name of a built-in dataset (those and names ending in 'mnist' are "
+            "reserved); choose another so that results never mix"
+        )
+    needed, reason = real_images_needed_per_class(config)
+    imported = Path(config["results"]) / dataset_id(config) / "data" / "real.npz"
+    check_custom_dataset(ds, needed, reason, check_files=imported_fingerprint(imported) != source_fingerprint(ds))
 
 
 def ablation_variants(config: dict[str, Any]) -> list[dict[str, str]]:

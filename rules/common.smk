@@ -8,11 +8,14 @@ min_version("8.0")
 # The package lives beside the Snakefile; make it importable without an install.
 sys.path.insert(0, str(Path(workflow.basedir)))
 
+from histodistill.custom_data import source_fingerprint
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
     ablation_variants,
     check_config,
     check_schema,
+    class_names_of,
+    data_params,
     dataset_id,
     graph_keys,
     graph_settings,
@@ -29,7 +32,11 @@ except HistodistillError as exc:
 
 DS = dataset_id(config)
 RESULTS = f"{config['results']}/{DS}"
-CLASSES = list(range(n_classes_of(config["dataset"]["name"])))
+CLASSES = list(range(n_classes_of(config["dataset"]["name"], config["dataset"])))
+CLASS_NAMES = class_names_of(config)
+CUSTOM = config["dataset"]["name"] == "custom"
+DATA_PARAMS = data_params(config)
+CUSTOM_FINGERPRINT = source_fingerprint(config["dataset"]) if CUSTOM else None
 SHARDS = list(range(config["pool"]["shards"]))
 NET = config["embed"]["net"]
 SUBSETS = subset_names(config)
@@ -40,6 +47,10 @@ HEAVY_THREADS = max(1, workflow.cores if isinstance(workflow.cores, int) else 1)
 
 
 # Input functions (kept here so that rule files hold rules only).
+
+
+def data_input(wildcards):
+    return {"split": f"{RESULTS}/data/split.csv"} if CUSTOM else {}
 
 
 def embedder_input(wildcards):

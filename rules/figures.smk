@@ -20,6 +20,9 @@ rule summarise:
         f"{RESULTS}/logs/summarise.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        class_names=CLASS_NAMES,
+        dataset=DS,
     script:
         "../workflow_scripts/summarise.py"
 
@@ -33,5 +36,7 @@ rule sample_grid:
         f"{RESULTS}/logs/sample_grid_{{subset}}.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        class_names=CLASS_NAMES,
     script:
         "../workflow_scripts/sample_grid.py"

@@ -21,6 +21,7 @@ rule privacy_audit:
         gpu=1,
     params:
         privacy=config["privacy"],
+        class_names=CLASS_NAMES,
     script:
         "../workflow_scripts/privacy_audit.py"
 
@@ -35,5 +36,8 @@ rule privacy_table:
         f"{RESULTS}/logs/privacy_table.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        class_names=CLASS_NAMES,
+        dataset=DS,
     script:
         "../workflow_scripts/privacy_table.py"

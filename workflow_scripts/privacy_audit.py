@@ -5,6 +5,7 @@ import logging
 from histodistill.embed import embed, load_embedder
 from histodistill.io import load_npz, write_json
 from histodistill.privacy import audit_subset, closest_pairs_figure, dcr_histogram, jsonable
+from histodistill.report import copy_rate_per_class
 from histodistill.subsets import load_subset
 from histodistill.workflow import run_job
 
@@ -44,6 +45,9 @@ def main(smk, device):
         ],
         smk.output.histogram,
         title=smk.wildcards.subset,
+    )
+    report["copy_rate_per_class"] = copy_rate_per_class(
+        emb["_arrays"]["shared_dcr"], emb["threshold_p5"], subset["labels"], smk.params.class_names
     )
     report = jsonable(report)
     mia = report["mia_distance"]["embedding"]

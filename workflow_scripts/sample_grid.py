@@ -7,7 +7,13 @@ from histodistill.workflow import run_job
 
 def main(smk, device):
     subset = load_subset(smk.input[0])
-    sample_grid(subset["images"], subset["labels"], smk.output[0], title=smk.wildcards.subset)
+    sample_grid(
+        subset["images"],
+        subset["labels"],
+        smk.output[0],
+        title=smk.wildcards.subset,
+        class_names=smk.params.class_names,
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -6,17 +6,29 @@ import logging
 import pandas as pd
 
 from histodistill.io import atomic_write_bytes
-from histodistill.report import accuracy_figure, aggregate, collect_results, markdown_table
+from histodistill.report import (
+    accuracy_figure,
+    aggregate,
+    class_accuracy,
+    class_accuracy_markdown,
+    collect_results,
+    markdown_table,
+    with_class_accuracy,
+)
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
     eval_files = [p for p in smk.input if p.endswith(".json") and "/eval/" in p]
     summary = aggregate(collect_results(eval_files))
+    summary = with_class_accuracy(summary, class_accuracy(eval_files, smk.params.class_names))
     graph = (
         pd.DataFrame([json.load(open(p)) for p in smk.input.graph_stats]) if smk.input.graph_stats else pd.DataFrame()
     )
-    text = markdown_table(summary)
+    text = f"{smk.params.dataset}: classes {', '.join(smk.params.class_names)}\n\n" + markdown_table(summary)
+    per_class = class_accuracy_markdown(summary)
+    if per_class:
+        text += "\nPer-class test accuracy (%, mean over seeds)\n\n" + per_class
     if not graph.empty:
         text += "\n| graph | mean edge density | modules per class (min–max) |\n|---|---|---|\n"
         for key, g in graph.groupby("graph", sort=False):
@@ -24,7 +36,7 @@ def main(smk, device):
     atomic_write_bytes(smk.output.csv, summary.to_csv(index=False, float_format="%.6f").encode())
     atomic_write_bytes(smk.output.markdown, text.encode())
     atomic_write_bytes(smk.output.graph, graph.to_csv(index=False, float_format="%.6f").encode())
-    accuracy_figure(summary, smk.output.figure, title=smk.config["dataset"]["name"])
+    accuracy_figure(summary, smk.output.figure, title=smk.params.dataset)
     logging.getLogger("histodistill").info("\n%s", text)
 
 
