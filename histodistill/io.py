@@ -94,7 +94,9 @@ def damaged_file_error(path: str | os.PathLike, what: str, exc: BaseException) -
         if rule
         else "delete or replace the file"
     )
-    return HistodistillError(f"{path}: truncated or corrupt, not a readable {what} ({type(exc).__name__}: {exc}); {remedy}")
+    return HistodistillError(
+        f"{path}: truncated or corrupt, not a readable {what} ({type(exc).__name__}: {exc}); {remedy}"
+    )
 
 
 def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

@@ -177,7 +177,7 @@ def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
                     "SLURM job %s on %s, GPUs %s (CUDA_VISIBLE_DEVICES %s)",
                     os.environ["SLURM_JOB_ID"],
                     os.environ.get("SLURMD_NODENAME", "?"),
-                    os.environ.get("SLURM_JOB_GPUS", "none"),
+                    os.environ.get("SLURM_STEP_GPUS") or os.environ.get("SLURM_JOB_GPUS") or "none",
                     os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                 )
             body(snakemake, device)

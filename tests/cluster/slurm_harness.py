@@ -9,7 +9,7 @@ Needs root (it installs Debian's slurm-wlm and munge with apt if they are missin
    tests/cluster/profile`), sampling `squeue` while it runs;
 4. check: every job ran as a SLURM job (its rule log records $SLURM_JOB_ID, squeue knows that job as COMPLETED,
    the plugin kept a per-job SLURM log); every GPU rule asked SLURM for a GPU (`gres:gpu:1` in squeue's TRES) and
-   got one ($SLURM_JOB_GPUS and CUDA_VISIBLE_DEVICES set in its log), no CPU rule did; the subsets and pool shards
+   got one ($SLURM_STEP_GPUS and CUDA_VISIBLE_DEVICES set in its log), no CPU rule did; the subsets and pool shards
    are byte-identical to the local run's;
 5. stop exactly the daemons it started, by pid (also when a step fails).
 
@@ -97,8 +97,7 @@ def write_cluster(root: Path, hw: dict[str, str]) -> Path:
             os.mknod(dev, 0o666 | 0o020000, os.makedev(195, i))
     node = hw["NodeName"]
     hardware = " ".join(f"{k}={hw[k]}" for k in hw if k not in ("NodeName", "UpTime"))
-    (root / "etc" / "slurm.conf").write_text(
-        f"""ClusterName=histodistill
+    (root / "etc" / "slurm.conf").write_text(f"""ClusterName=histodistill
 SlurmctldHost={node}
 SlurmctldPort=16817
 SlurmdPort=16818
@@ -128,12 +127,23 @@ SchedulerType=sched/backfill
 NodeName={node} NodeAddr=127.0.0.1 {hardware} Gres=gpu:{N_FAKE_GPUS} State=UNKNOWN
 PartitionName=cpu Nodes={node} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={node} MaxTime=INFINITE State=UP
-"""
-    )
-    (root / "etc" / "gres.conf").write_text(
-        f"NodeName={node} Name=gpu File={root}/dev/nvidia[0-{N_FAKE_GPUS - 1}]\n"
-    )
+""")
+    (root / "etc" / "gres.conf").write_text(f"NodeName={node} Name=gpu File={root}/dev/nvidia[0-{N_FAKE_GPUS - 1}]\n")
     return root / "etc" / "slurm.conf"
+
+
+def link_system_config(conf: Path) -> Path:
+    """Point /etc/slurm/slurm.conf at the test cluster's config for the run. The plugin's job step drops SLURM_CONF
+    from the job's environment, so `srun` inside a job finds its config only at the compiled-in path. Refuses to
+    touch a machine that has a SLURM configuration of its own; a dangling link left by an earlier run is replaced."""
+    system = Path("/etc/slurm/slurm.conf")
+    if system.is_symlink() and not system.exists():
+        system.unlink()
+    if system.exists() or system.is_symlink():
+        sys.exit(f"tests/cluster: {system} exists; this machine has a SLURM configuration, the harness leaves it alone")
+    system.parent.mkdir(parents=True, exist_ok=True)
+    system.symlink_to(conf)
+    return system
 
 
 def start_daemons(root: Path, conf: Path, report: Report) -> list[tuple[str, subprocess.Popen]]:
@@ -266,6 +276,10 @@ def main() -> int:
     parser.add_argument("--workdir", help="folder for the cluster and both runs (default: a new temporary one)")
     parser.add_argument("--report", default=None, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder afterwards")
+    parser.add_argument(
+        "--local-run",
+        help="folder of an earlier local smoke run of this harness (its `local/`) to compare with, instead of a new one",
+    )
     opts = parser.parse_args()
 
     report = Report()
@@ -282,19 +296,24 @@ def main() -> int:
             report.say("    " + line)
     report.say("    " + (conf.parent / "gres.conf").read_text().strip())
     env = {**os.environ, "SLURM_CONF": str(conf), "PYTHONWARNINGS": "ignore"}
-    daemons = start_daemons(root / "cluster", conf, report)
+    system_conf = link_system_config(conf)
+    report.say(f"{system_conf} -> {conf} for the run (srun inside a job reads only that path)")
     try:
-        check_cluster_run(root, env, cpus, mem_mb, report)
+        daemons = start_daemons(root / "cluster", conf, report)
+    except BaseException:
+        system_conf.unlink()
+        raise
+    try:
+        check_cluster_run(root, env, cpus, mem_mb, report, opts.local_run)
     except Exception as exc:  # still stop the daemons and write the report
         report.check(False, f"harness error: {exc!r}")
     finally:
         stop_daemons(daemons, report)
+        system_conf.unlink()
         left = [f"{n} {p.pid}" for n, p in daemons if Path(f"/proc/{p.pid}").exists() and p.poll() is None]
         report.check(not left, f"every daemon this harness started is gone ({', '.join(left) or 'none left'})")
     report.say()
-    report.say(
-        f"RESULT: {'all checks hold' if not report.failures else f'{len(report.failures)} check(s) failed'}"
-    )
+    report.say(f"RESULT: {'all checks hold' if not report.failures else f'{len(report.failures)} check(s) failed'}")
     if opts.report:
         Path(opts.report).write_text("\n".join(report.lines) + "\n")
     if not opts.keep and not report.failures:
@@ -302,7 +321,9 @@ def main() -> int:
     return 1 if report.failures else 0
 
 
-def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, report: Report) -> None:
+def check_cluster_run(
+    root: Path, env: dict[str, str], cpus: int, mem_mb: int, report: Report, local_run: str | None
+) -> None:
     sinfo = subprocess.run(["sinfo", "-N", "-o", "%N %P %c %m %G %t"], capture_output=True, text=True, env=env)
     report.say("## sinfo")
     report.say("    " + sinfo.stdout.strip().replace("\n", "\n    "))
@@ -315,9 +336,14 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
     n_expected = sum(n for rule, n in expected.items() if rule != "all")
     report.say(f"## the smoke DAG: {n_expected} jobs (+ the local target rule `all`)")
 
-    t0 = time.monotonic()
-    rc = run_workflow(["--configfile", str(local_cfg), "--cores", str(cpus)], env, root / "local.log")
-    report.check(rc == 0, f"local smoke run (--cores {cpus}) finished, {time.monotonic() - t0:.0f} s")
+    if local_run:
+        local_ds = Path(local_run).resolve() / "results" / "digits_8"
+        report.say(f"## the local run to compare with: {local_ds} (made earlier with --cores {cpus})")
+    else:
+        t0 = time.monotonic()
+        rc = run_workflow(["--configfile", str(local_cfg), "--cores", str(cpus)], env, root / "local.log")
+        report.check(rc == 0, f"local smoke run (--cores {cpus}) finished, {time.monotonic() - t0:.0f} s")
+        local_ds = root / "local" / "results" / "digits_8"
 
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     slurm_logdir = root / "slurm_logs"
@@ -335,21 +361,17 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
         *fitted_resources(profile, cpus, mem_mb),
     ]
     report.say("## snakemake " + " ".join(args))
-    snapshots: list[str] = []
-    running_peak = Counter()
+    snapshots: list[str] = []  # every distinct squeue listing seen while the workflow ran
 
     def poll() -> None:
         out = subprocess.run(
-            ["squeue", "-h", "-O", "JobID:8,State:10,Partition:5,tres-per-job:12,tres-alloc:45,Comment:60"],
+            ["squeue", "-h", "-O", "JobID:8,State:10,Partition:6,tres-per-job:14,tres-alloc:45,Comment:60"],
             capture_output=True,
             text=True,
             env=env,
-        ).stdout.strip()
-        if out:
-            running = [line for line in out.splitlines() if " RUNNING " in line]
-            running_peak["max"] = max(running_peak["max"], len(running))
-            if len(snapshots) < 6 or running and len(snapshots) < 12 and "gpu" in out:
-                snapshots.append(out)
+        ).stdout.rstrip()
+        if out and (not snapshots or out != snapshots[-1]):
+            snapshots.append(out)
 
     t0 = time.monotonic()
     rc = run_workflow(args, env, root / "slurm.log", poll)
@@ -358,16 +380,32 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
     if rc != 0:
         report.say((root / "slurm.log").read_text()[-6000:])
         return
-    report.say(f"## squeue while running (JOBID STATE PARTITION TRES_PER_JOB TRES_ALLOC COMMENT), {len(snapshots)} samples")
-    for snap in snapshots[:8]:
+    busy = [snap for snap in snapshots if snap.count(" RUNNING ") >= 2]
+    shown = [snapshots[0], *busy[:: max(1, len(busy) // 6)][:6]] if snapshots else []
+    report.say(f"## squeue while running: {len(snapshots)} distinct listings, {len(busy)} with 2+ jobs RUNNING; some:")
+    report.say("    JOBID   STATE     PART  TRES_PER_JOB  TRES_ALLOC                                   COMMENT")
+    for snap in shown:
         report.say("    " + snap.replace("\n", "\n    "))
         report.say("    --")
-    report.say(f"most jobs RUNNING at once: {running_peak['max']}")
+    most = max((snap.count(" RUNNING ") for snap in snapshots), default=0)
+    report.say(f"most jobs RUNNING at once: {most}")
+    cluster_logs = root / "cluster" / "log"
+    launched = re.findall(r"Launching batch job (\d+)", (cluster_logs / "slurmd.log").read_text())
+    allocated = re.findall(
+        r"Allocate (JobId=\d+ NodeList=\S+ #CPUs=\d+ Partition=\w+)", (cluster_logs / "slurmctld.log").read_text()
+    )
+    report.say(f"## slurmd.log: {len(launched)} batch jobs launched; slurmctld.log: {len(allocated)} allocations, e.g.")
+    for line in allocated[:2] + allocated[len(allocated) // 2 : len(allocated) // 2 + 2] + allocated[-2:]:
+        report.say("    " + line)
 
     jobs = squeue_all(env)
     by_id = {j["job"]: j for j in jobs}
-    report.say(f"## squeue --states=all after the run: {len(jobs)} jobs; states {dict(Counter(j['state'] for j in jobs))}")
-    report.say(f"    TRES asked: {dict(Counter(j['tres'] for j in jobs))}; partitions {dict(Counter(j['partition'] for j in jobs))}")
+    report.say(
+        f"## squeue --states=all after the run: {len(jobs)} jobs; states {dict(Counter(j['state'] for j in jobs))}"
+    )
+    report.say(
+        f"    TRES asked: {dict(Counter(j['tres'] for j in jobs))}; partitions {dict(Counter(j['partition'] for j in jobs))}"
+    )
 
     ds = root / "slurm" / "results" / "digits_8"
     records: dict[str, tuple[str, str, str, str]] = {}
@@ -387,11 +425,14 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
         "squeue knows every one of these jobs, COMPLETED "
         f"({sum(by_id.get(i, {}).get('state') == 'COMPLETED' for i in ids)} of {len(ids)})",
     )
-    plugin_logs = sorted(slurm_logdir.rglob("*.log"))
-    named = {p.stem.split("_")[-1] for p in plugin_logs} | {p.stem for p in plugin_logs}
+    plugin_logs = {p.stem: p for p in slurm_logdir.rglob("*.log")}  # rule_{rule}/{wildcards}/{jobid}.log
+    matched = [
+        n for n, r in records.items() if r[0] in plugin_logs and f"rule_{rule_of_log(n)}" in plugin_logs[r[0]].parts
+    ]
     report.check(
-        len(plugin_logs) >= len(ids) and all(any(i in n for n in named) for i in ids) or len(plugin_logs) >= len(ids),
-        f"the plugin kept a per-job SLURM log for every job ({len(plugin_logs)} files under {slurm_logdir.name}/)",
+        len(matched) == len(records),
+        f"the plugin kept a per-job SLURM log for every job, under its rule ({len(matched)} of {len(records)}; "
+        f"e.g. {next(iter(plugin_logs.values()), Path('-')).relative_to(root) if plugin_logs else '-'})",
     )
     gpu_logs = {n: r for n, r in records.items() if rule_of_log(n) in GPU_RULES}
     cpu_logs = {n: r for n, r in records.items() if rule_of_log(n) in CPU_RULES}
@@ -406,7 +447,7 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
     got = [r for r in gpu_logs.values() if r[2] != "none" and r[3] != "unset"]
     report.check(
         len(got) == len(gpu_logs),
-        f"every GPU-rule job got a GPU ($SLURM_JOB_GPUS / CUDA_VISIBLE_DEVICES set in {len(got)} of "
+        f"every GPU-rule job got a GPU ($SLURM_STEP_GPUS / CUDA_VISIBLE_DEVICES set in {len(got)} of "
         f"{len(gpu_logs)}; devices used {dict(Counter(r[2] for r in gpu_logs.values()))})",
     )
     report.check(
@@ -423,7 +464,6 @@ def check_cluster_run(root: Path, env: dict[str, str], cpus: int, mem_mb: int, r
             if any(k in line for k in ("JobId=", "JobState=", "TRES=", "TresPerJob", "GRES=", "Partition=")):
                 report.say("        " + line.strip())
 
-    local_ds = root / "local" / "results" / "digits_8"
     compared = sorted(p.relative_to(local_ds) for p in (local_ds / "subsets").glob("*.npz"))
     compared += sorted(p.relative_to(local_ds) for p in (local_ds / "pool").glob("shard_*.npz"))
     differ = [str(p) for p in compared if (ds / p).read_bytes() != (local_ds / p).read_bytes()]
