@@ -234,26 +234,29 @@ def run_workflow(args: list[str], env: dict[str, str], log: Path, poll=None) -> 
     return proc.returncode
 
 
+SQUEUE_FIELDS = ["JobID", "ArrayJobID", "ArrayTaskID", "State", "tres-per-job", "tres-alloc", "Partition", "Comment"]
+
+
 def squeue_all(env: dict[str, str]) -> list[dict[str, str]]:
     """Every job slurmctld still knows (MinJobAge keeps finished ones): id, state, TRES asked, comment (rule)."""
-    fields = "JobID,ArrayJobID,ArrayTaskID,State,tres-per-job,tres-alloc,Partition,Comment"
     out = subprocess.run(
-        ["squeue", "--states=all", "-h", "-O", ",".join(f"{f}:|" for f in fields.split(","))],
+        ["squeue", "--states=all", "-h", "-O", ",".join(f"{f}:|" for f in SQUEUE_FIELDS)],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     ).stdout
+    return parse_squeue(out)
+
+
+def parse_squeue(out: str) -> list[dict[str, str]]:
     keys = ["job", "array", "task", "state", "tres", "alloc", "partition", "comment"]
     return [dict(zip(keys, (c.strip() for c in line.split("|")))) for line in out.splitlines() if line.strip()]
 
 
-def rule_of_log(name: str) -> str:
-    """Rule name of a rule log file (`logs/{rule}[_{wildcards}].log`)."""
-    for rule in sorted(GPU_RULES | CPU_RULES, key=len, reverse=True):
-        if name == f"{rule}.log" or name.startswith(f"{rule}_"):
-            return rule
-    return "?"
+def rule_of_comment(comment: str) -> str:
+    """The plugin comments each job `rule_{rule}` or `rule_{rule}_wildcards_{wildcards}`."""
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
 
 
 CPU_RULES = {
@@ -399,15 +402,32 @@ def check_cluster_run(
         report.say("    " + line)
 
     jobs = squeue_all(env)
+    check_jobs(root, root / "slurm" / "results" / "digits_8", local_ds, slurm_logdir, jobs, n_expected, report)
+    gpu_ids = [j["job"] for j in jobs if "gpu" in j["tres"]]
+    if gpu_ids:
+        detail = subprocess.run(["scontrol", "show", "job", "-d", gpu_ids[0]], capture_output=True, text=True, env=env)
+        report.say(f"    scontrol show job -d {gpu_ids[0]}:")
+        for line in detail.stdout.splitlines():
+            if any(k in line for k in ("JobId=", "JobState=", "TRES=", "GRES", "Partition=")):
+                report.say("        " + line.strip())
+
+
+def check_jobs(
+    root: Path,
+    ds: Path,
+    local_ds: Path,
+    slurm_logdir: Path,
+    jobs: list[dict[str, str]],
+    n_expected: int,
+    report: Report,
+) -> None:
+    """The checks on a finished SLURM run: its rule logs, the plugin's logs, squeue's job list, the outputs."""
     by_id = {j["job"]: j for j in jobs}
     report.say(
         f"## squeue --states=all after the run: {len(jobs)} jobs; states {dict(Counter(j['state'] for j in jobs))}"
     )
-    report.say(
-        f"    TRES asked: {dict(Counter(j['tres'] for j in jobs))}; partitions {dict(Counter(j['partition'] for j in jobs))}"
-    )
-
-    ds = root / "slurm" / "results" / "digits_8"
+    report.say(f"    TRES asked: {dict(Counter(j['tres'] for j in jobs))}")
+    report.say(f"    partitions: {dict(Counter(j['partition'] for j in jobs))}")
     records: dict[str, tuple[str, str, str, str]] = {}
     for log in sorted((ds / "logs").glob("*.log")):
         found = JOB_LINE.findall(log.read_text())
@@ -425,54 +445,48 @@ def check_cluster_run(
         "squeue knows every one of these jobs, COMPLETED "
         f"({sum(by_id.get(i, {}).get('state') == 'COMPLETED' for i in ids)} of {len(ids)})",
     )
+    rule_of = {i: rule_of_comment(by_id.get(i, {}).get("comment", "")) for i in ids}
+    unknown = sorted({r for r in rule_of.values() if r not in GPU_RULES | CPU_RULES})
+    report.check(not unknown, f"every job belongs to a rule of the workflow (unknown: {unknown})")
+    report.say(f"    jobs per rule: {dict(sorted(Counter(rule_of.values()).items()))}")
     plugin_logs = {p.stem: p for p in slurm_logdir.rglob("*.log")}  # rule_{rule}/{wildcards}/{jobid}.log
-    matched = [
-        n for n, r in records.items() if r[0] in plugin_logs and f"rule_{rule_of_log(n)}" in plugin_logs[r[0]].parts
-    ]
+    matched = [i for i in ids if i in plugin_logs and f"rule_{rule_of[i]}" in plugin_logs[i].parts]
+    example_log = plugin_logs[ids[0]].relative_to(root) if ids and ids[0] in plugin_logs else "-"
     report.check(
-        len(matched) == len(records),
-        f"the plugin kept a per-job SLURM log for every job, under its rule ({len(matched)} of {len(records)}; "
-        f"e.g. {next(iter(plugin_logs.values()), Path('-')).relative_to(root) if plugin_logs else '-'})",
+        len(matched) == len(ids),
+        f"the plugin kept a per-job SLURM log for every job, under its rule ({len(matched)} of {len(ids)}; "
+        f"e.g. {example_log})",
     )
-    gpu_logs = {n: r for n, r in records.items() if rule_of_log(n) in GPU_RULES}
-    cpu_logs = {n: r for n, r in records.items() if rule_of_log(n) in CPU_RULES}
-    unknown = [n for n in records if rule_of_log(n) == "?"]
-    report.check(not unknown, f"every log belongs to a known rule (unknown: {unknown})")
-    asked = [by_id.get(r[0], {}).get("tres", "") for r in gpu_logs.values()]
+    gpu_jobs = {n: r for n, r in records.items() if rule_of[r[0]] in GPU_RULES}
+    cpu_jobs = {n: r for n, r in records.items() if rule_of[r[0]] in CPU_RULES}
+    asked = [by_id[r[0]]["tres"] for r in gpu_jobs.values()]
     report.check(
-        gpu_logs and all("gpu:1" in t for t in asked),
-        f"every GPU-rule job asked SLURM for one GPU ({sum('gpu:1' in t for t in asked)} of {len(gpu_logs)}: "
+        bool(gpu_jobs) and all("gpu:1" in t for t in asked),
+        f"every GPU-rule job asked SLURM for one GPU ({sum('gpu:1' in t for t in asked)} of {len(gpu_jobs)}: "
         f"{dict(Counter(asked))})",
     )
-    got = [r for r in gpu_logs.values() if r[2] != "none" and r[3] != "unset"]
+    got = [r for r in gpu_jobs.values() if r[2] != "none" and r[3] != "unset"]
     report.check(
-        len(got) == len(gpu_logs),
+        len(got) == len(gpu_jobs),
         f"every GPU-rule job got a GPU ($SLURM_STEP_GPUS / CUDA_VISIBLE_DEVICES set in {len(got)} of "
-        f"{len(gpu_logs)}; devices used {dict(Counter(r[2] for r in gpu_logs.values()))})",
+        f"{len(gpu_jobs)}; devices used {dict(Counter(r[2] for r in gpu_jobs.values()))})",
     )
     report.check(
-        all(r[2] == "none" and "gpu" not in by_id.get(r[0], {}).get("tres", "") for r in cpu_logs.values()),
-        f"no CPU-rule job asked for or got a GPU ({len(cpu_logs)} jobs)",
+        all(r[2] == "none" and r[3] == "unset" and "gpu" not in by_id[r[0]]["tres"] for r in cpu_jobs.values()),
+        f"no CPU-rule job asked for or got a GPU ({len(cpu_jobs)} jobs)",
     )
-    example = next(iter(sorted(gpu_logs)), None)
-    if example:
-        report.say(f"    e.g. logs/{example}: " + " ".join(gpu_logs[example]))
-        detail = subprocess.run(
-            ["scontrol", "show", "job", "-d", gpu_logs[example][0]], capture_output=True, text=True, env=env
-        ).stdout
-        for line in detail.splitlines():
-            if any(k in line for k in ("JobId=", "JobState=", "TRES=", "TresPerJob", "GRES=", "Partition=")):
-                report.say("        " + line.strip())
+    for name in sorted(gpu_jobs)[:1] + sorted(cpu_jobs)[:1]:
+        report.say(f"    e.g. logs/{name}: SLURM job {gpu_jobs.get(name, cpu_jobs.get(name))}")
 
     compared = sorted(p.relative_to(local_ds) for p in (local_ds / "subsets").glob("*.npz"))
     compared += sorted(p.relative_to(local_ds) for p in (local_ds / "pool").glob("shard_*.npz"))
-    differ = [str(p) for p in compared if (ds / p).read_bytes() != (local_ds / p).read_bytes()]
+    differ = [str(p) for p in compared if not (ds / p).exists() or (ds / p).read_bytes() != (local_ds / p).read_bytes()]
     report.check(
         len(compared) >= 16 and not differ,
         f"{len(compared)} outputs (subsets/*.npz, pool/shard_*.npz) byte-identical to the local run (differ: {differ})",
     )
     for name in ("tables/summary.csv", "tables/privacy.csv", "embeddings/convnet.npy"):
-        same = (ds / name).read_bytes() == (local_ds / name).read_bytes()
+        same = (ds / name).exists() and (ds / name).read_bytes() == (local_ds / name).read_bytes()
         report.say(f"    {name}: {'identical' if same else 'differs'} (reported, not asserted)")
 
 
