@@ -1,4 +1,5 @@
 # Two entry points: `make run` (main job, default config) and `make test` (lint + tests).
+# `make test-slurm` (root; not part of `make test`): the smoke workflow on a one-node SLURM cluster it sets up.
 # Both create the virtual environment on first use.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -6,7 +7,7 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 CONFIG ?= config.yaml
 
-.PHONY: run test lint env clean
+.PHONY: run test test-slurm lint env clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ lint: env
 
 test: lint
 	$(BIN)/python -m pytest -q tests
+
+test-slurm: env
+	$(BIN)/python tests/cluster/slurm_harness.py --report results/slurm_test_report.txt
 
 clean:
 	rm -rf results/* .snakemake

@@ -7,6 +7,7 @@ file + rename so that a killed job never leaves a half-written output behind.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import os
@@ -63,23 +64,71 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# Which rule writes a file of the results layout (see DESIGN.md), for errors about a damaged file.
+_WRITERS = (
+    ("data/real.npz", "data"),
+    ("pool/shard_*.npz", "sample_pool_shard"),
+    ("embeddings/*.labels.npy", "embed_pool"),
+    ("embeddings/*.npy", "embed_pool"),
+    ("embedder/*.pt", "train_embedder"),
+    ("generator/autoencoder.pt", "train_autoencoder"),
+    ("generator/denoiser.pt", "train_denoiser"),
+    ("subsets/infodist-*_ipc*.npz", "select_ablation"),
+    ("subsets/infodist_ipc*.npz", "select_infodist"),
+    ("subsets/random_real_ipc*.npz", "select_random_real"),
+    ("subsets/*_ipc*.npz", "select_pool_baseline"),
+)
+
+
+def writer_rule(path: str | os.PathLike) -> str | None:
+    """The workflow rule that writes `path` (matched on its last two path parts), or None outside the layout."""
+    tail = "/".join(Path(path).parts[-2:])
+    return next((rule for pattern, rule in _WRITERS if fnmatch.fnmatchcase(tail, pattern)), None)
+
+
+def damaged_file_error(path: str | os.PathLike, what: str, exc: BaseException) -> HistodistillError:
+    """One line naming the damaged file, what is wrong, the rule that writes it and what to do."""
+    rule = writer_rule(path)
+    remedy = (
+        f"rule {rule} writes it: delete the file and rerun snakemake to remake it"
+        if rule
+        else "delete or replace the file"
+    )
+    return HistodistillError(
+        f"{path}: truncated or corrupt, not a readable {what} ({type(exc).__name__}: {exc}); {remedy}"
+    )
+
+
 def load_npz(
     path: str | os.PathLike, required: tuple[str, ...] = (), only_required: bool = False
 ) -> dict[str, np.ndarray]:
     """Load every array of an `.npz` (with `only_required`, just the required ones: a job that needs the train split
-    does not hold the test split in memory); a missing file or key raises an error naming the file."""
+    does not hold the test split in memory); a missing, truncated or corrupt file or a missing key raises an error
+    naming the file (and the rule that writes it)."""
     path = Path(path)
     if not path.exists():
         raise HistodistillError(f"{path}: file not found")
     try:
         with np.load(path, allow_pickle=False) as data:
             out = {k: data[k] for k in data.files if not only_required or k in required}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
-        raise HistodistillError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, zlib.error, ...
+        raise damaged_file_error(path, ".npz file", exc) from exc
     missing = [k for k in required if k not in out]
     if missing:
         raise HistodistillError(f"{path}: missing arrays {missing} (has {sorted(out)})")
     return out
+
+
+def load_npy(path: str | os.PathLike, mmap_mode: str | None = None) -> np.ndarray:
+    """Load one `.npy` array (memory-mapped with `mmap_mode`); a missing, truncated or corrupt file raises an error
+    naming the file (and the rule that writes it)."""
+    path = Path(path)
+    if not path.exists():
+        raise HistodistillError(f"{path}: file not found")
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
+    except Exception as exc:  # ValueError (too few bytes for the header's shape), EOFError, ...
+        raise damaged_file_error(path, ".npy file", exc) from exc
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

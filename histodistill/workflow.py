@@ -232,6 +232,14 @@ def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
             if requested == "cuda" and device.type != "cuda":
                 raise HistodistillError("device: 'cuda' requested but no CUDA device is visible; use 'auto' or 'cpu'")
             log.info("rule %s on %s (threads %s, leased GPUs %s)", snakemake.rule, device, snakemake.threads, gpus)
+            if "SLURM_JOB_ID" in os.environ:  # the cluster harness (tests/cluster/) checks these lines
+                log.info(
+                    "SLURM job %s on %s, GPUs %s (CUDA_VISIBLE_DEVICES %s)",
+                    os.environ["SLURM_JOB_ID"],
+                    os.environ.get("SLURMD_NODENAME", "?"),
+                    os.environ.get("SLURM_STEP_GPUS") or os.environ.get("SLURM_JOB_GPUS") or "none",
+                    os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+                )
             body(snakemake, device)
     except HistodistillError as exc:
         log.error("%s", exc)

@@ -43,7 +43,19 @@ SUBSETS = subset_names(config)
 GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
-HEAVY_THREADS = max(1, workflow.cores if isinstance(workflow.cores, int) else 1)
+
+
+def total_cores() -> int:
+    """`--cores` of a local run; 1 where none is defined (a cluster executor: the profile's `set-threads` then
+    gives the heavy rules their CPUs, and SLURM turns threads into --cpus-per-task)."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:
+        return 1
+    return cores if isinstance(cores, int) else 1
+
+
+HEAVY_THREADS = max(1, total_cores())
 
 
 # Input functions (kept here so that rule files hold rules only).

@@ -137,7 +137,7 @@ def test_missing_medmnist_file_message_names_file_and_config_key(tmp_path):
     assert str(tmp_path / "data" / "bloodmnist.npz") in out and "dataset.data_dir" in out
 
 
-def test_same_config_twice_gives_byte_identical_subsets(smoke_run, tmp_path):
+def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_run, tmp_path):
     config, ds = smoke_run
     cfg = yaml.safe_load(config.read_text())
     cfg["results"] = str(tmp_path / "again")
@@ -145,9 +145,16 @@ def test_same_config_twice_gives_byte_identical_subsets(smoke_run, tmp_path):
     again.write_text(yaml.safe_dump(cfg))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
     assert len(targets) == 14  # every selector (6 methods + 1 ablation variant) at IPC 1 and 3
-    snakemake(again, *[str(tmp_path / "again" / "digits_8" / t) for t in targets], check=True)
+    # and metrics: the pool's quality and the evaluation of a pool subset and a real subset, both seeds
+    metrics = ["pool/quality.json"]
+    metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc1", "random_real_ipc1") for k in (0, 1)]
+    snakemake(again, *[str(tmp_path / "again" / "digits_8" / t) for t in [*targets, *metrics]], check=True)
     for t in targets:
         assert (tmp_path / "again" / "digits_8" / t).read_bytes() == (ds / t).read_bytes(), t
+    for t in metrics:  # every value equal, except the wall-clock time an evaluation took
+        first, second = (json.loads((root / t).read_text()) for root in (ds, tmp_path / "again" / "digits_8"))
+        first.pop("train_seconds", None), second.pop("train_seconds", None)
+        assert first == second, t
     for k in (0, 1):
         shard = f"pool/shard_{k}.npz"
         assert (tmp_path / "again" / "digits_8" / shard).read_bytes() == (ds / shard).read_bytes()

@@ -6,12 +6,13 @@ import numpy as np
 
 from histodistill.embed import check_embedding_file
 from histodistill.graph import GraphConfig, build_graph, write_edges
+from histodistill.io import load_npy
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    emb = np.load(smk.input.embeddings)
-    labels = np.load(smk.input.labels)
+    emb = load_npy(smk.input.embeddings)
+    labels = load_npy(smk.input.labels)
     check_embedding_file(smk.input.embeddings, emb, len(labels))
     c = int(smk.wildcards.c)
     members = np.where(labels == c)[0]

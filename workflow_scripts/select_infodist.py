@@ -4,12 +4,13 @@ import numpy as np
 
 from histodistill.pool import load_pool
 from histodistill.subsets import infodist_indices, save_subset
+from histodistill.io import load_npy
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
-    pool_labels = np.load(smk.input.labels)
+    pool_labels = load_npy(smk.input.labels)
     if not np.array_equal(pool_labels, labels):
         from histodistill.errors import HistodistillError
 

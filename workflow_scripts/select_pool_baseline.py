@@ -6,12 +6,13 @@ from histodistill.embed import check_embedding_file
 from histodistill.pool import load_pool
 from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
 from histodistill.subsets import per_class_selection, save_subset
+from histodistill.io import load_npy
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
-    emb = np.load(smk.input.embeddings, mmap_mode="r")  # one class's rows at a time (raw pixels can be GBs)
+    emb = load_npy(smk.input.embeddings, mmap_mode="r")  # one class's rows at a time (raw pixels can be GBs)
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
 

@@ -1,0 +1,63 @@
+"""The shipped SLURM profile against the rules (a dry run; the real cluster run is tests/cluster/slurm_harness.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import REPO, SNAKEMAKE, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def planned_resources(*args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run plans, as snakemake prints them."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([SNAKEMAKE, "--dry-run", *args], cwd=REPO, capture_output=True, text=True, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    jobs, rule = [], None
+    for line in out.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = m.group(1)
+        elif rule and (m := re.match(r"^\s+resources: (.+)$", line)):
+            jobs.append((rule, dict(item.split("=", 1) for item in m.group(1).split(", "))))
+            rule = None
+    return jobs
+
+
+def test_slurm_profile_plans_without_cores_and_asks_for_gpus_through_the_plugins_gpu_key(tmp_path):
+    """A cluster run defines no --cores (the Snakefile must not need it); every rule that declares gpu=1 runs in
+    the profile's GPU partition and asks for its GPU only through `gpu` (the plugin's --gpus), never slurm_extra."""
+    config = write_config(tmp_path)
+    jobs = planned_resources("--profile", "profiles/slurm", "--configfile", str(config))
+    assert len(jobs) > 50
+    gpu_rules = {rule for rule, res in jobs if res.get("gpu") == "1"}
+    assert gpu_rules == {
+        "train_autoencoder",
+        "train_denoiser",
+        "sample_pool_shard",
+        "train_embedder",
+        "embed_pool",
+        "evaluate_subset",
+        "privacy_audit",
+    }
+    for rule, res in jobs:
+        assert "slurm_extra" not in res and "gres" not in res, (rule, res)
+        assert res["slurm_partition"] == ("gpu" if rule in gpu_rules else "cpu"), (rule, res)
+        assert int(res["runtime"]) >= 60 and int(res["mem_mb"]) >= 8000, (rule, res)
+    assert {res["runtime"] for rule, res in jobs if rule == "train_denoiser"} == {"2880"}
+
+
+def test_a_cluster_run_needs_no_cores(tmp_path):
+    """With a cluster executor there is no --cores; parsing the workflow must not ask for it (it once did:
+    "Workflow requires a total number of cores to be defined")."""
+    config = write_config(tmp_path)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [SNAKEMAKE, "--summary", "--profile", "profiles/slurm", "--configfile", str(config)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "pool/shard_1.npz" in proc.stdout
