@@ -1,4 +1,5 @@
-"""Rule privacy_table: one row per audited subset (copy rate, MIA AUC + CI, TPR@1%FPR, PRDC, Fréchet)."""
+"""Rule privacy_table: one row per audited set (DCR shares with CIs and power, near copies, attacks with power,
+fidelity beside n-matched real images, gate verdict)."""
 
 import logging
 
@@ -9,7 +10,7 @@ from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    table = privacy_table(smk.input)
+    table = privacy_table(smk.input, smk.params.gate)
     atomic_write_bytes(smk.output.csv, table.to_csv(index=False, float_format="%.6f").encode())
     atomic_write_bytes(smk.output.markdown, privacy_markdown(table).encode())
     logging.getLogger("histodistill").info("\n%s", table.to_string(index=False))
