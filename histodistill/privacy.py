@@ -155,7 +155,6 @@ def pixel_rows(images: np.ndarray) -> np.ndarray:
 
 RowChunks = Callable[[int], Iterator[tuple[int, np.ndarray]]]
 TILE_BYTES = 1 << 27  # one float64 tile of query or reference rows: at most 128 MiB
-EMBED_ROWS = 256  # images embedded at a time when the train split is streamed
 SATURATED = 0.95  # a fidelity score the n-matched real baseline reaches on average carries no information
 
 
@@ -289,9 +288,7 @@ def near_copies(images: np.ndarray, noise: float, seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- DCR share
 
 
-def closer_to_train_probability(
-    n_lt: np.ndarray, n_eq: np.ndarray, n_train: int, n_holdout: int
-) -> np.ndarray:
+def closer_to_train_probability(n_lt: np.ndarray, n_eq: np.ndarray, n_train: int, n_holdout: int) -> np.ndarray:
     """Per query: the probability, over uniform draws of `n_holdout` of the `n_train` train rows, that the nearest
     drawn train row is closer than the query's nearest holdout row (exact ties count one half).
 
@@ -626,10 +623,30 @@ def _split_images(real_path: str | os.PathLike, key: str) -> np.ndarray:
         return z[key]
 
 
+def embed_rows(image_shape: tuple[int, ...]) -> int:
+    """Images embedded at a time when the train split is streamed: 256 up to 64 px, fewer for larger images so that
+    one activation map of a 128-wide network stays near 0.5 GB."""
+    return max(8, min(256, (1 << 20) // max(1, image_shape[0] * image_shape[1])))
+
+
 def embed_streamed(source: RowChunks, image_shape: tuple[int, ...], embed_fn: Callable[[np.ndarray], np.ndarray]):
-    """Embeddings (float32) of a streamed image array, EMBED_ROWS images at a time."""
-    parts = [np.asarray(embed_fn(b.reshape(-1, *image_shape)), np.float32) for _, b in source(EMBED_ROWS)]
+    """Embeddings (float32) of a streamed image array, `embed_rows` images at a time."""
+    rows = embed_rows(image_shape)
+    parts = [np.asarray(embed_fn(b.reshape(-1, *image_shape)), np.float32) for _, b in source(rows)]
     return np.concatenate(parts)
+
+
+def _check_train_emb(train_emb: np.ndarray, n_train: int, real_path: Any) -> None:
+    if train_emb.ndim != 2 or len(train_emb) != n_train or not np.isfinite(train_emb).all():
+        raise HistodistillError(
+            f"train embeddings {train_emb.shape} do not match the {n_train} train images of {real_path} (or are not "
+            "finite); rerun privacy_train_embeddings"
+        )
+
+
+def embed_batched(images: np.ndarray, embed_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Embeddings (float32) of in-memory images, `embed_rows` at a time."""
+    return embed_streamed(array_chunks(images), images.shape[1:], embed_fn)
 
 
 def _probabilities(
@@ -654,6 +671,7 @@ def privacy_reference(
     n_planted: int = 100,
     planted_noise: float = 0.02,
     device: torch.device | str = "cpu",
+    train_emb: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Everything about the real data that every per-subset audit needs, computed once per dataset.
 
@@ -672,8 +690,10 @@ def privacy_reference(
     rng = np.random.default_rng([seed, 17])
     planted_idx = np.sort(rng.choice(n_train, min(n_planted, n_train), replace=False))
     planted = near_copies(gather_rows(train_px, planted_idx).reshape(-1, *shape[1:]), planted_noise, seed)
-    train_emb = embed_streamed(train_px, shape[1:], embed_fn)
-    emb = {name: np.asarray(embed_fn(x), np.float32) for name, x in (("test", test), ("val", val), ("planted", planted))}
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, n_train, real_path)
+    emb = {name: embed_batched(x, embed_fn) for name, x in (("test", test), ("val", val), ("planted", planted))}
     out: dict[str, np.ndarray] = {
         "train_emb": train_emb,
         "test_emb": emb["test"],
@@ -801,8 +821,8 @@ def fidelity_with_baseline(
 ) -> dict[str, Any]:
     """PRDC and Fréchet distance of the shared set against the train split, beside the same numbers for n-matched
     sets of unseen real images (mean and SD over `draws` seeded draws). A metric is left out (value None, reason
-    given) where it is undefined, or where the real baseline already sits at its ceiling (it cannot tell sets
-    apart)."""
+    given) where it is undefined, and recall where the real baseline averages ≥ SATURATED (with few images the
+    fakes' k-NN radii are so large that recall is near 1 for any set)."""
     n = len(e_shared)
     nb = min(n, len(e_unseen))
     rng = np.random.default_rng([seed, 53, n])
@@ -883,7 +903,7 @@ def audit_subset(
     n = len(images)
     train_px = npz_row_chunks(real_path, "train_images")
     test, val = _split_images(real_path, "test_images"), _split_images(real_path, "val_images")
-    e_shared = np.asarray(embed_fn(images), np.float32)
+    e_shared = embed_batched(images, embed_fn)
     rows = {
         "pixel": (pixel_rows(images), pixel_rows(test), train_px),
         "embedding": (e_shared, reference["test_emb"], reference["train_emb"]),
@@ -894,8 +914,10 @@ def audit_subset(
     rng = np.random.default_rng([seed, 47])
     leak_idx = np.concatenate([rng.choice(n_train, n, replace=n > n_train) for _ in range(power_reps)])
     gathered = gather_rows(train_px, np.r_[mi, leak_idx])
-    members_px, leaks = gathered[: len(mi)], near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
-    e_leaks = np.asarray(embed_fn(leaks), np.float32)
+    members_px, leaks = gathered[: len(mi)], near_copies(
+        gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed
+    )
+    e_leaks = embed_batched(leaks, embed_fn)
     report: dict[str, Any] = {
         "source": source,
         "n_shared": n,
@@ -925,9 +947,15 @@ def audit_subset(
             power=dcr_share_power(n, reference[f"{space}_planted_p"], reference[f"{space}_val_p"], seed=seed),
         )
         report["dcr"][space] = entry
-        report["_arrays"][space] = {"shared_dcr": dcr, "shared_nn": pr["nn"], "reference_dcr": reference[f"{space}_test_dcr"]}
-        mem, non = (members_px, pixel_rows(val)) if space == "pixel" else (reference["train_emb"][mi], reference["val_emb"])
-        planted = (leaks.reshape(power_reps, n, -1) if space == "pixel" else e_leaks.reshape(power_reps, n, -1))
+        report["_arrays"][space] = {
+            "shared_dcr": dcr,
+            "shared_nn": pr["nn"],
+            "reference_dcr": reference[f"{space}_test_dcr"],
+        }
+        mem, non = (
+            (members_px, pixel_rows(val)) if space == "pixel" else (reference["train_emb"][mi], reference["val_emb"])
+        )
+        planted = leaks.reshape(power_reps, n, -1) if space == "pixel" else e_leaks.reshape(power_reps, n, -1)
         attack = membership_inference(q, mem, non, n_bootstrap, seed, chunk, device)
         attack["power"] = attack_power(n, planted, hold, mem, non, None, seed, chunk=chunk)
         report["mia_distance"][space] = attack
@@ -964,6 +992,7 @@ def pool_distances(
     embed_fn: Callable[[np.ndarray], np.ndarray],
     chunk: int = 2048,
     device: torch.device | str = "cpu",
+    train_emb: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per pool image and space: DCR to the train split (model-space units) and closer-to-train probability
     (holdout = the test split); and the test split's own DCRs (the filter's reference). Needs only the real data and
@@ -971,10 +1000,12 @@ def pool_distances(
     shape, _ = npz_member_shape(real_path, "train_images")
     train_px = npz_row_chunks(real_path, "train_images")
     test = _split_images(real_path, "test_images")
-    train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, shape[0], real_path)
     rows = {
         "pixel": (pixel_rows(images), pixel_rows(test), train_px),
-        "embedding": (np.asarray(embed_fn(images), np.float32), np.asarray(embed_fn(test), np.float32), train_emb),
+        "embedding": (embed_batched(images, embed_fn), embed_batched(test, embed_fn), train_emb),
     }
     out = {}
     for space, (q, hold, train) in rows.items():
@@ -996,9 +1027,11 @@ def pool_report(distances: dict[str, np.ndarray], keep: np.ndarray, reference: d
         d, p, null = distances[f"{space}_dcr"], distances[f"{space}_p"], reference[f"{space}_val_p"]
         out[space] = {
             "whole_pool": {**dcr_share_test(p, null), "near_copy_rate": float((d <= thr).mean())},
-            "kept": {**dcr_share_test(p[keep], null), "near_copy_rate": float((d[keep] <= thr).mean())}
-            if keep.any()
-            else None,
+            "kept": (
+                {**dcr_share_test(p[keep], null), "near_copy_rate": float((d[keep] <= thr).mean())}
+                if keep.any()
+                else None
+            ),
         }
     return out
 
@@ -1014,7 +1047,9 @@ def gate_verdict(report: dict[str, Any], gate: dict[str, float]) -> tuple[bool, 
             reasons.append(f"{space} near-copy rate {d['near_copy_rate']:.3f} > {gate['near_copy_rate']}")
         a = report["mia_distance"][space]
         if a["auc_ci95"] is not None and a["auc_ci95"][0] > gate["mia_auc"]:
-            reasons.append(f"{space} distance-attack AUC {a['auc']:.3f} (CI low {a['auc_ci95'][0]:.3f} > {gate['mia_auc']})")
+            reasons.append(
+                f"{space} distance-attack AUC {a['auc']:.3f} (CI low {a['auc_ci95'][0]:.3f} > {gate['mia_auc']})"
+            )
     return not reasons, reasons
 
 

@@ -83,7 +83,11 @@ def datasheet(
         f"- images: {n} ({len(classes)} classes), {subset['images'].shape[1]}×{subset['images'].shape[2]} px, "
         f"{subset['images'].shape[3]} channel(s), one PNG each; labels in `labels.csv`",
         f"- source: {audit['source']}"
-        + (" — **REAL-IMAGE INITIALISATION: these images are, or started from, real training images**" if real_init else ""),
+        + (
+            " — **REAL-IMAGE INITIALISATION: these images are, or started from, real training images**"
+            if real_init
+            else ""
+        ),
         "",
         "## How it was made",
         "",
@@ -184,5 +188,7 @@ def share_index(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
     """The index of every audited set: shared or not, and why (CSV table and Markdown)."""
     df = pd.DataFrame(rows, columns=["set", "shared", "package", "reasons"])
     md = ["| set | shared | package / reasons |", "|---|---|---|"]
-    md += [f"| {r.set} | {'yes' if r.shared else 'no'} | {r.package if r.shared else r.reasons} |" for r in df.itertuples()]
+    md += [
+        f"| {r.set} | {'yes' if r.shared else 'no'} | {r.package if r.shared else r.reasons} |" for r in df.itertuples()
+    ]
     return df, "\n".join(md) + "\n"

@@ -1,10 +1,30 @@
 PRIVACY_SUBSETS = [s for s in SUBSETS if not s.startswith("full_real")]
 
 
+rule privacy_train_embeddings:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+    output:
+        f"{RESULTS}/privacy/train_embeddings.npy",
+    log:
+        f"{RESULTS}/logs/privacy_train_embeddings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_train_embeddings.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../workflow_scripts/privacy_train_embeddings.py"
+
+
 rule privacy_reference:
     input:
         real=f"{RESULTS}/data/real.npz",
         embedder=f"{RESULTS}/embedder/convnet.pt",
+        train_embeddings=f"{RESULTS}/privacy/train_embeddings.npy",
     output:
         reference=f"{RESULTS}/privacy/reference.npz",
         controls=f"{RESULTS}/privacy/reference.json",
@@ -34,6 +54,7 @@ rule privacy_filter:
         real=f"{RESULTS}/data/real.npz",
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         embedder=f"{RESULTS}/embedder/convnet.pt",
+        train_embeddings=f"{RESULTS}/privacy/train_embeddings.npy",
     output:
         keep=f"{RESULTS}/pool/privacy_filter.npz",
         removed=f"{RESULTS}/tables/privacy_filter.csv",

@@ -267,7 +267,9 @@ def test_closer_to_train_probability_equals_enumerating_every_subsample():
         np.mean([(d[list(s)].min() < dh) + 0.5 * (d[list(s)].min() == dh) for s in subsets])
         for d, dh in zip(d_train, d_hold)
     ]
-    got = closer_to_train_probability((d_train < d_hold[:, None]).sum(1), (d_train == d_hold[:, None]).sum(1), n_train, h)
+    got = closer_to_train_probability(
+        (d_train < d_hold[:, None]).sum(1), (d_train == d_hold[:, None]).sum(1), n_train, h
+    )
     np.testing.assert_allclose(got, oracle, rtol=1e-12, atol=1e-12)
     with pytest.raises(HistodistillError, match="holdout no larger"):
         closer_to_train_probability(np.zeros(1), np.zeros(1), 3, 4)
@@ -340,7 +342,9 @@ def test_planted_near_copies_fail_and_unseen_images_pass_under_one_member_defini
     idx = np.random.default_rng(3).choice(len(digits["train_images"]), 100, replace=False)
     planted = near_copies(digits["train_images"][idx], 0.02, seed=9)
     bad = _audit(_subset(planted, digits["train_labels"][idx], idx, "pool"), audit_setup, "planted")
-    good = _audit(_subset(unseen["images"], unseen["labels"], np.arange(len(unseen["labels"])), "pool"), audit_setup, "unseen")
+    good = _audit(
+        _subset(unseen["images"], unseen["labels"], np.arange(len(unseen["labels"])), "pool"), audit_setup, "unseen"
+    )
     real = _audit(_subset(digits["train_images"][idx], digits["train_labels"][idx], idx, "real"), audit_setup, "real")
     assert bad["members"] == good["members"] == real["members"]  # one definition: the train split
     for rep in (bad, real):

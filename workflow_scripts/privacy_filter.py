@@ -15,11 +15,16 @@ from histodistill.workflow import run_job
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
     model = load_embedder(smk.input.embedder, device)
-    d = pool_distances(images, smk.input.real, lambda x: embed(x, model, device), smk.params.chunk, device)
+    train_emb = np.load(smk.input.train_embeddings)
+    d = pool_distances(images, smk.input.real, lambda x: embed(x, model, device), smk.params.chunk, device, train_emb)
     cfg = smk.params.privacy_filter
     q = cfg["quantile"]
     removed_by = {
-        s: ~privacy_filter({s: d[f"{s}_dcr"]}, {s: d[f"{s}_test_dcr"]}, q) if cfg["enabled"] else np.zeros(len(labels), bool)
+        s: (
+            ~privacy_filter({s: d[f"{s}_dcr"]}, {s: d[f"{s}_test_dcr"]}, q)
+            if cfg["enabled"]
+            else np.zeros(len(labels), bool)
+        )
         for s in SPACES
     }
     keep = ~np.logical_or.reduce(list(removed_by.values()))

@@ -3,6 +3,8 @@ near-copy control."""
 
 import logging
 
+import numpy as np
+
 from histodistill.embed import embed, load_embedder
 from histodistill.io import save_npz, write_json
 from histodistill.privacy import privacy_reference, reference_controls
@@ -21,6 +23,7 @@ def main(smk, device):
         n_planted=p.planted,
         planted_noise=p.planted_noise,
         device=device,
+        train_emb=np.load(smk.input.train_embeddings),
     )
     controls = reference_controls(ref, p.near_copy_quantile, p.gate)
     log = logging.getLogger("histodistill")
