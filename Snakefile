@@ -26,4 +26,6 @@ rule all:
         f"{RESULTS}/pool/quality.json",
         f"{RESULTS}/tables/privacy.csv",
         f"{RESULTS}/tables/privacy.md",
+        f"{RESULTS}/tables/privacy_pool.csv",
+        f"{RESULTS}/share",
         expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),

@@ -1,14 +1,19 @@
-"""Privacy and fidelity audit of a shared (distilled) subset against the real data it was made from.
+"""Privacy and fidelity audit of a shared set against the real data it was made from.
 
-Privacy: distance to closest record (DCR) of every shared image to the real train split, compared with the DCR of
-real holdout images (a shared image closer to a train image than 95 % of holdout images is a probable copy); a
-distance membership-inference attack (a real image close to a shared image is guessed to be a training member);
-a DOMIAS-style density-ratio attack. Fidelity: precision, recall, density and coverage (Naeem et al. 2020) and a
-Fréchet distance, all in the embedder's feature space.
+One member definition for every set: members = the real train split (also for sets of real images). The primary
+leakage test is the DCR share: the share of a set's images closer to the train split than to an equally sized
+holdout (the test split; train subsampled to its size, averaged exactly over all draws), 0.5 = no leakage, with a
+Wilson 95 % CI, against the same number for unseen validation images (the null), in pixel and embedding space. Its
+power at the set's size (smallest share of planted near-copies it detects) is simulated from planted near-copies.
+The near-copy rate counts images closer to a train image than the q-quantile of holdout → train distances.
+Membership attacks (distance; DOMIAS-style density ratio) are reported with bootstrap CIs and their simulated power.
+Fidelity (precision, recall, density, coverage of Naeem et al. 2020; a Fréchet distance in the embedder's space)
+is reported beside n-matched unseen real images.
 
-Every nearest-neighbour search is exact and chunked (memory O(chunk²) per tile), so 100k real images fit. Pixel
-space means images in model space [-1, 1] (`histodistill.images.to_model_space`) flattened; its distances are computed
-on the uint8 rows and scaled by 2/255, which is the same number without a float copy of the whole split.
+The real-side numbers are computed once per dataset (`privacy_reference`, the workflow's privacy/reference.npz).
+Every nearest-neighbour search is exact and tiled; the train split is streamed from real.npz chunk by chunk, so
+memory does not grow with it. Pixel space = images in model space [-1, 1] flattened; distances are computed on
+uint8 rows (exact in float64) and scaled by 2/255.
 """
 
 from __future__ import annotations
@@ -16,17 +21,18 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import Any, Callable, Iterable, Sequence
+import zipfile
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.linalg import LinAlgWarning
+from scipy.special import gammaln
 
 from .errors import HistodistillError
 from .pool import frechet_distance
 
-COPY_PERCENTILE = 5.0
 FPR_TARGET = 0.01
 PIXEL_SCALE = 2.0 / 255.0  # uint8 step -> model-space step ([0, 255] -> [-1, 1])
 _REF_CACHE_BYTES = 1 << 30  # convert the reference once when its float copy fits in 1 GiB, else tile by tile
@@ -145,55 +151,238 @@ def pixel_rows(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1)
 
 
-# ----------------------------------------------------------------------------------------- DCR
+# ----------------------------------------------------------------------------------------- streamed rows
+
+RowChunks = Callable[[int], Iterator[tuple[int, np.ndarray]]]
+TILE_BYTES = 1 << 27  # one float64 tile of query or reference rows: at most 128 MiB
+SATURATED = 0.95  # a fidelity score the n-matched real baseline reaches on average carries no information
 
 
-def dcr_summary(shared_dcr: np.ndarray, reference_dcr: np.ndarray) -> dict[str, Any]:
-    """Copy rate and median ratio of shared DCRs against the holdout reference distribution.
+def array_chunks(x: np.ndarray) -> RowChunks:
+    """An in-memory matrix (or image array, flattened per row) as a source of row chunks."""
+    rows = np.asarray(x).reshape(len(x), -1)
+    return lambda n: ((s, rows[s : s + n]) for s in range(0, len(rows), n))
 
-    A shared image counts as a copy when its DCR is at most the 5th percentile of the reference DCRs (`<=` so that
-    exact copies count even when that percentile is 0); a holdout-like subset has a copy rate near 0.05.
+
+def _npy_header(fh: Any, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(fh)
+    if fortran and len(shape) > 1:
+        raise HistodistillError(f"{where}: Fortran-ordered array; rewrite it with the data rule")
+    return tuple(shape), dtype
+
+
+def npz_member_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one array of an `.npz`, read from its header only."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+            return _npy_header(fh, f"{path}:{key}")
+    except (FileNotFoundError, KeyError, zipfile.BadZipFile) as exc:
+        raise HistodistillError(f"{path}: cannot read array {key!r} ({type(exc).__name__}); rerun the data rule")
+
+
+def npz_row_chunks(path: str | os.PathLike, key: str) -> RowChunks:
+    """Rows of one array of an `.npz`, read chunk by chunk from the (compressed) zip member: memory O(chunk)."""
+    shape, dtype = npz_member_shape(path, key)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def chunks(n: int) -> Iterator[tuple[int, np.ndarray]]:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+            _npy_header(fh, f"{path}:{key}")
+            for s in range(0, shape[0], n):
+                rows = min(n, shape[0] - s)
+                buf = fh.read(rows * row_bytes)
+                if len(buf) != rows * row_bytes:
+                    raise HistodistillError(f"{path}:{key}: truncated array; rerun the data rule")
+                yield s, np.frombuffer(bytearray(buf), dtype=dtype).reshape(rows, -1)
+
+    return chunks
+
+
+def gather_rows(source: RowChunks, index: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """The rows `index` (any order, repeats allowed) of a chunked source, in the order of `index`."""
+    index = np.asarray(index, dtype=np.int64)
+    out: np.ndarray | None = None
+    for s, block in source(chunk):
+        hit = np.where((index >= s) & (index < s + len(block)))[0]
+        if out is None:
+            out = np.empty((len(index), block.shape[1]), dtype=block.dtype)
+        out[hit] = block[index[hit] - s]
+    if out is None:
+        raise HistodistillError("gather_rows: empty source")
+    return out
+
+
+def tile_rows(dim: int, chunk: int) -> int:
+    """Rows per float64 tile so that one tile stays within TILE_BYTES (and within `chunk`)."""
+    return max(1, min(chunk, TILE_BYTES // (8 * max(1, dim))))
+
+
+def scan_reference(
+    queries: np.ndarray,
+    reference: RowChunks | np.ndarray,
+    thresholds_sq: np.ndarray | None = None,
+    chunk: int = 2048,
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray]:
+    """One pass over the reference rows: per query row the squared distance to and index of its nearest reference
+    row (the first among exact ties) and, given per-query squared thresholds t, how many reference rows lie at
+    d² < t and at d² = t.
+
+    Tiles are float64 whatever the device, so distances between uint8 rows are exact integers (every partial sum is
+    an integer below 2^53); float rows carry the usual rounding. The reference may be streamed (`npz_row_chunks`), so
+    memory is O(tile), independent of its length.
     """
-    shared_dcr, reference_dcr = np.asarray(shared_dcr, float), np.asarray(reference_dcr, float)
-    if not len(shared_dcr) or not len(reference_dcr):
-        raise HistodistillError("dcr_summary: empty shared or reference distance list")
-    threshold = float(np.percentile(reference_dcr, COPY_PERCENTILE))
-    ref_median = float(np.median(reference_dcr))
+    q = _check_matrix(np.asarray(queries).reshape(len(queries), -1), "queries")
+    source = array_chunks(reference) if isinstance(reference, np.ndarray) else reference
+    device = torch.device(device)
+    rows = tile_rows(q.shape[1], chunk)
+    thr = None if thresholds_sq is None else torch.as_tensor(np.asarray(thresholds_sq, np.float64), device=device)
+    if thr is not None and thr.shape != (len(q),):
+        raise HistodistillError(f"scan_reference: {tuple(thr.shape)} thresholds for {len(q)} queries")
+    best = torch.full((len(q),), float("inf"), dtype=torch.float64, device=device)
+    best_i = torch.full((len(q),), -1, dtype=torch.int64, device=device)
+    n_lt = torch.zeros(len(q), dtype=torch.int64, device=device)
+    n_eq = torch.zeros(len(q), dtype=torch.int64, device=device)
+    cache = q.size * 8 <= TILE_BYTES * 2
+    to_t = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device=device, dtype=torch.float64)  # noqa: E731
+    q_all = to_t(q) if cache else None
+    n_ref = 0
+    for rs, block in source(rows):
+        if block.shape[1] != q.shape[1]:
+            raise HistodistillError(f"queries/reference: feature dimensions differ ({q.shape[1]} vs {block.shape[1]})")
+        rt = to_t(block)
+        r_sq = (rt * rt).sum(1)
+        for qs in range(0, len(q), rows):
+            qe = min(len(q), qs + rows)
+            qt = q_all[qs:qe] if cache else to_t(q[qs:qe])
+            d2 = ((qt * qt).sum(1, keepdim=True) + r_sq[None, :] - 2.0 * qt @ rt.T).clamp_(min=0.0)
+            tile_d, tile_j = d2.min(1)
+            better = tile_d < best[qs:qe]
+            best[qs:qe] = torch.where(better, tile_d, best[qs:qe])
+            best_i[qs:qe] = torch.where(better, tile_j + rs, best_i[qs:qe])
+            if thr is not None:
+                t = thr[qs:qe, None]
+                n_lt[qs:qe] += (d2 < t).sum(1)
+                n_eq[qs:qe] += (d2 == t).sum(1)
+        n_ref += len(block)
+    if n_ref == 0:
+        raise HistodistillError("scan_reference: the reference has no rows")
     return {
-        "copy_rate": float((shared_dcr <= threshold).mean()),
-        "exact_copies": int((shared_dcr == 0).sum()),
-        "threshold_p5": threshold,
-        "median_shared": float(np.median(shared_dcr)),
-        "median_reference": ref_median,
-        "median_ratio": float(np.median(shared_dcr) / ref_median) if ref_median > 0 else None,
-        "min_shared": float(shared_dcr.min()),
-        "n_shared": int(len(shared_dcr)),
-        "n_reference": int(len(reference_dcr)),
+        "d2": best.cpu().numpy(),
+        "index": best_i.cpu().numpy(),
+        "n_lt": n_lt.cpu().numpy(),
+        "n_eq": n_eq.cpu().numpy(),
+        "n_reference": np.int64(n_ref),
     }
 
 
-def distance_to_closest_record(
-    shared_emb: np.ndarray,
-    train_emb: np.ndarray,
-    holdout_emb: np.ndarray,
-    chunk: int = 2048,
-    device: torch.device | str = "cpu",
-    scale: float = 1.0,
-) -> dict[str, Any]:
-    """DCR of every shared row to its nearest train row; reference = DCR of holdout rows to their nearest train row.
+def near_copies(images: np.ndarray, noise: float, seed: int) -> np.ndarray:
+    """Planted near-copies: uint8 images plus Gaussian noise of std `noise` × 255 (seeded), clipped to [0, 255]."""
+    rng = np.random.default_rng([seed, 31])
+    noisy = np.asarray(images, np.float32) + rng.normal(scale=noise * 255.0, size=images.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
-    Returns dcr_summary's JSON-able numbers plus, under "_arrays" (not for JSON; see `jsonable`), the raw
-    `shared_dcr`, `shared_nn` (index of the nearest train row) and `reference_dcr`. `scale` multiplies every
-    distance (PIXEL_SCALE for uint8 pixel rows).
+
+# ----------------------------------------------------------------------------------------- DCR share
+
+
+def closer_to_train_probability(n_lt: np.ndarray, n_eq: np.ndarray, n_train: int, n_holdout: int) -> np.ndarray:
+    """Per query: the probability, over uniform draws of `n_holdout` of the `n_train` train rows, that the nearest
+    drawn train row is closer than the query's nearest holdout row (exact ties count one half).
+
+    With m train rows closer than the holdout neighbour, no closer row is drawn with probability
+    C(N − m, h) / C(N, h); this is the limit of averaging over many subsample draws, computed exactly.
     """
-    _same_width(np.asarray(shared_emb), np.asarray(train_emb), "shared/train")
-    _same_width(np.asarray(holdout_emb), np.asarray(train_emb), "holdout/train")
-    shared_dcr, shared_nn = nearest_distances(shared_emb, train_emb, chunk, device=device)
-    reference_dcr, _ = nearest_distances(holdout_emb, train_emb, chunk, device=device)
-    shared_dcr, reference_dcr = shared_dcr * scale, reference_dcr * scale
-    out = dcr_summary(shared_dcr, reference_dcr)
-    out["_arrays"] = {"shared_dcr": shared_dcr, "shared_nn": shared_nn, "reference_dcr": reference_dcr}
-    return out
+    if n_holdout > n_train:
+        raise HistodistillError(
+            f"the DCR share needs a holdout no larger than the train split ({n_holdout} > {n_train} images)"
+        )
+    big_n, h = float(n_train), float(n_holdout)
+
+    def none_drawn(m: np.ndarray) -> np.ndarray:
+        m = np.asarray(m, np.float64)
+        ok = big_n - m >= h
+        rest = np.where(ok, big_n - m, h)
+        logp = gammaln(rest + 1) - gammaln(rest - h + 1) - gammaln(big_n + 1) + gammaln(big_n - h + 1)
+        return np.where(ok, np.exp(logp), 0.0)
+
+    n_lt = np.asarray(n_lt)
+    return 1.0 - 0.5 * (none_drawn(n_lt) + none_drawn(n_lt + np.asarray(n_eq)))
+
+
+def wilson_ci(share: float, n: int, z: float = 1.959964) -> list[float]:
+    """Wilson score 95 % interval of a proportion `share` of `n` (conservative for means of [0, 1] probabilities)."""
+    if n < 1:
+        raise HistodistillError("wilson_ci: needs at least one observation")
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def dcr_share_test(p_shared: np.ndarray, p_null: np.ndarray) -> dict[str, Any]:
+    """DCR share of a set (mean closer-to-train probability, 0.5 = no leakage) with its Wilson 95 % CI, beside the
+    same number for the null set (unseen validation images)."""
+    p_shared, p_null = np.asarray(p_shared, float), np.asarray(p_null, float)
+    share, null = float(p_shared.mean()), float(p_null.mean())
+    ci = wilson_ci(share, len(p_shared))
+    return {
+        "share": share,
+        "ci95": ci,
+        "n": int(len(p_shared)),
+        "null_share": null,
+        "null_ci95": wilson_ci(null, len(p_null)),
+        "n_null": int(len(p_null)),
+        "ci_contains_null": bool(ci[0] <= null <= ci[1]),
+    }
+
+
+def leak_counts(n: int) -> list[int]:
+    """Numbers of leaked images tried by the power simulations of a set of n images."""
+    return sorted({min(n, max(1, int(round(f * n)))) for f in (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)})
+
+
+def _smallest_detectable(power: dict[int, float], n: int, target: float) -> float | None:
+    hits = [m for m, p in sorted(power.items()) if p >= target]
+    return hits[0] / n if hits else None
+
+
+def dcr_share_power(
+    n: int, p_planted: np.ndarray, p_null: np.ndarray, reps: int = 200, seed: int = 0, target: float = 0.8
+) -> dict[str, Any]:
+    """Smallest share of planted near-copies that the DCR share detects (Wilson CI above the null's mean) in at
+    least `target` of simulated sets of n images (the rest unseen validation images), by simulation."""
+    rng = np.random.default_rng([seed, 41, n])
+    null_mean = float(np.mean(p_null))
+    power = {}
+    for m in leak_counts(n):
+        shares = (
+            rng.choice(p_planted, (reps, m)).sum(1) + rng.choice(p_null, (reps, n - m)).sum(1)
+        ) / n  # fmt: skip
+        power[m] = float(np.mean([wilson_ci(s, n)[0] > null_mean for s in shares]))
+    return {
+        "smallest_detectable_leak": _smallest_detectable(power, n, target),
+        "power_by_leaked": {str(m): p for m, p in power.items()},
+        "target_power": target,
+        "reps": reps,
+    }
+
+
+def mann_whitney_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
+    """AUC of member vs non-member scores from mid-ranks (ties count one half)."""
+    from scipy.stats import rankdata
+
+    n1, n2 = len(member_scores), len(nonmember_scores)
+    ranks = rankdata(np.r_[member_scores, nonmember_scores])
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n2))
+
+
+def auc_detects(member_scores: np.ndarray, nonmember_scores: np.ndarray, z: float = 1.644854) -> bool:
+    """One-sided Mann–Whitney test at 5 % (normal approximation): is the attack's AUC above 0.5?"""
+    n1, n2 = len(member_scores), len(nonmember_scores)
+    auc = mann_whitney_auc(member_scores, nonmember_scores)
+    return bool((auc - 0.5) / np.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2)) > z)
 
 
 def jsonable(report: Any) -> Any:
@@ -202,6 +391,8 @@ def jsonable(report: Any) -> Any:
         return {k: jsonable(v) for k, v in report.items() if not str(k).startswith("_")}
     if isinstance(report, (list, tuple)):
         return [jsonable(v) for v in report]
+    if isinstance(report, np.generic):
+        return report.item()
     return report
 
 
@@ -240,14 +431,10 @@ def attack_metrics(
     member_scores: np.ndarray, nonmember_scores: np.ndarray, n_bootstrap: int = 200, seed: int = 0
 ) -> dict[str, Any]:
     """AUC and TPR at 1 % FPR of an attack (higher score = member), with stratified bootstrap 95 % CIs."""
-    from sklearn.metrics import roc_auc_score
-
     m, n = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
 
     def metrics(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        y = np.r_[np.ones(len(a)), np.zeros(len(b))]
-        s = np.r_[a, b]
-        return float(roc_auc_score(y, s)), tpr_at_fpr(y, s)
+        return mann_whitney_auc(a, b), tpr_at_fpr(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
 
     auc, tpr = metrics(m, n)
     rng = np.random.default_rng([seed, 95])
@@ -315,6 +502,38 @@ def scott_bandwidth(n: int, dims: int) -> float:
     return float(n ** (-1.0 / (dims + 4)))
 
 
+def density_ratio_scorer(
+    reference_emb: np.ndarray,
+    members_emb: np.ndarray,
+    nonmembers_emb: np.ndarray,
+    seed: int = 0,
+    n_components: int = 10,
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """shared rows -> DOMIAS scores log p_shared(x) − log p_reference(x) of the balanced members and non-members
+    (see density_ratio_attack); everything that does not depend on the shared set is fitted once."""
+    from sklearn.neighbors import KernelDensity
+
+    reference = _check_matrix(reference_emb, "reference", min_rows=2)
+    members, nonmembers = _check_matrix(members_emb, "members"), _check_matrix(nonmembers_emb, "non-members")
+    for other, name in ((members, "members"), (nonmembers, "non-members")):
+        _same_width(reference, other, f"reference/{name}")
+    project = _whitened_pca(reference, n_components, seed)
+    zr = project(reference)
+    dims = zr.shape[1]
+    kde_r = KernelDensity(kernel="gaussian", bandwidth=scott_bandwidth(len(zr), dims)).fit(zr)
+    mi, ni = balanced_indices(len(members), len(nonmembers), seed)
+    zm, zn = project(members[mi]), project(nonmembers[ni])
+    log_r_m, log_r_n = kde_r.score_samples(zm), kde_r.score_samples(zn)
+
+    def scores(shared_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shared = _check_matrix(shared_emb, "shared")
+        _same_width(shared, reference, "shared/reference")
+        kde_s = KernelDensity(kernel="gaussian", bandwidth=scott_bandwidth(len(shared), dims)).fit(project(shared))
+        return kde_s.score_samples(zm) - log_r_m, kde_s.score_samples(zn) - log_r_n
+
+    return scores
+
+
 def density_ratio_attack(
     shared_emb: np.ndarray,
     reference_emb: np.ndarray,
@@ -330,31 +549,11 @@ def density_ratio_attack(
     are neither members nor the non-members scored); each KDE's bandwidth is Scott's rule for its own size.
     Members and non-members are balanced as in `membership_inference`.
     """
-    from sklearn.neighbors import KernelDensity
-
-    shared = _check_matrix(shared_emb, "shared")
-    reference = _check_matrix(reference_emb, "reference", min_rows=2)
-    members, nonmembers = _check_matrix(members_emb, "members"), _check_matrix(nonmembers_emb, "non-members")
-    for other, name in ((reference, "reference"), (members, "members"), (nonmembers, "non-members")):
-        _same_width(shared, other, f"shared/{name}")
-    project = _whitened_pca(reference, n_components, seed)
-    zs, zr = project(shared), project(reference)
-    dims = zs.shape[1]
-    kde_s = KernelDensity(kernel="gaussian", bandwidth=scott_bandwidth(len(zs), dims)).fit(zs)
-    kde_r = KernelDensity(kernel="gaussian", bandwidth=scott_bandwidth(len(zr), dims)).fit(zr)
-    mi, ni = balanced_indices(len(members), len(nonmembers), seed)
-
-    def score(x: np.ndarray) -> np.ndarray:
-        z = project(x)
-        return kde_s.score_samples(z) - kde_r.score_samples(z)
-
+    ms, ns = density_ratio_scorer(reference_emb, members_emb, nonmembers_emb, seed, n_components)(shared_emb)
     return {
         "attack": "density_ratio",
-        "pca_dims": int(dims),
-        "bandwidth_shared": scott_bandwidth(len(zs), dims),
-        "bandwidth_reference": scott_bandwidth(len(zr), dims),
-        "n_reference": int(len(reference)),
-        **attack_metrics(score(members[mi]), score(nonmembers[ni]), n_bootstrap, seed),
+        "n_reference": int(len(reference_emb)),
+        **attack_metrics(ms, ns, n_bootstrap, seed),
     }
 
 
@@ -362,19 +561,28 @@ def density_ratio_attack(
 
 
 def prdc(
-    real_emb: np.ndarray, fake_emb: np.ndarray, k: int = 5, chunk: int = 2048, device: torch.device | str = "cpu"
+    real_emb: np.ndarray,
+    fake_emb: np.ndarray,
+    k: int = 5,
+    chunk: int = 2048,
+    device: torch.device | str = "cpu",
+    real_radii: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Precision, recall, density and coverage (Naeem et al. 2020, ICML), with their published definitions.
 
     r_i = distance of real i to its k-th nearest other real row, s_j likewise among the fakes, d_ij = ‖real_i − fake_j‖:
       precision = mean_j 1[∃i: d_ij < r_i]          recall   = mean_i 1[∃j: d_ij < s_j]
       density   = (1/k) mean_j Σ_i 1[d_ij < r_i]    coverage = mean_i 1[min_j d_ij < r_i]
-    Recall is None when there are no more than k fakes (s_j undefined).
+    Recall is None when there are no more than k fakes (s_j undefined). `real_radii` (the r_i) may be given.
     """
     real = _check_matrix(real_emb, "real", min_rows=k + 1)
     fake = _check_matrix(fake_emb, "fake")
     _same_width(real, fake, "real/fake")
-    r_real = knn_distances(real, real, k, chunk, exclude_self=True, device=device)[0][:, k - 1]
+    if real_radii is None:  # the O(N²) part; the workflow reads it from privacy/reference.npz
+        real_radii = knn_distances(real, real, k, chunk, exclude_self=True, device=device)[0][:, k - 1]
+    r_real = np.asarray(real_radii, np.float64)
+    if r_real.shape != (len(real),):
+        raise HistodistillError(f"prdc: {r_real.shape} radii for {len(real)} real rows")
     s_fake = knn_distances(fake, fake, k, chunk, exclude_self=True)[0][:, k - 1] if len(fake) > k else None
     fake_t = torch.from_numpy(np.ascontiguousarray(fake, np.float64))
     inside_count = np.zeros(len(fake), dtype=np.int64)  # Σ_i 1[d_ij < r_i] per fake
@@ -402,158 +610,555 @@ def prdc(
     }
 
 
-# ----------------------------------------------------------------------------------------- whole audit
+# ----------------------------------------------------------------------------------------- real-side reference
+
+SPACES = ("pixel", "embedding")
+SCALE = {"pixel": PIXEL_SCALE, "embedding": 1.0}
 
 
-def split_holdout(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded halves of the holdout (test) split: (reference half, non-member half)."""
-    if n < 4:
-        raise HistodistillError(f"the real test split has {n} images; the audit needs at least 4")
-    perm = np.random.default_rng([seed, 2]).permutation(n)
-    return np.sort(perm[: n // 2]), np.sort(perm[n // 2 :])
+def _split_images(real_path: str | os.PathLike, key: str) -> np.ndarray:
+    with np.load(real_path, allow_pickle=False) as z:
+        if key not in z.files:
+            raise HistodistillError(f"{real_path}: missing array {key!r}; rerun the data rule")
+        return z[key]
 
 
-def audit_subset(
-    subset: dict[str, np.ndarray],
-    real: dict[str, np.ndarray],
+def embed_rows(image_shape: tuple[int, ...]) -> int:
+    """Images embedded at a time when the train split is streamed: 256 up to 64 px, fewer for larger images so that
+    one activation map of a 128-wide network stays near 0.5 GB."""
+    return max(8, min(256, (1 << 20) // max(1, image_shape[0] * image_shape[1])))
+
+
+def embed_streamed(source: RowChunks, image_shape: tuple[int, ...], embed_fn: Callable[[np.ndarray], np.ndarray]):
+    """Embeddings (float32) of a streamed image array, `embed_rows` images at a time."""
+    rows = embed_rows(image_shape)
+    parts = [np.asarray(embed_fn(b.reshape(-1, *image_shape)), np.float32) for _, b in source(rows)]
+    return np.concatenate(parts)
+
+
+def _check_train_emb(train_emb: np.ndarray, n_train: int, real_path: Any) -> None:
+    if train_emb.ndim != 2 or len(train_emb) != n_train or not np.isfinite(train_emb).all():
+        raise HistodistillError(
+            f"train embeddings {train_emb.shape} do not match the {n_train} train images of {real_path} (or are not "
+            "finite); rerun privacy_train_embeddings"
+        )
+
+
+def embed_batched(images: np.ndarray, embed_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Embeddings (float32) of in-memory images, `embed_rows` at a time."""
+    return embed_streamed(array_chunks(images), images.shape[1:], embed_fn)
+
+
+def _probabilities(
+    queries: np.ndarray, train: RowChunks | np.ndarray, holdout: np.ndarray, n_train: int, chunk: int, device: Any
+) -> dict[str, np.ndarray]:
+    """DCR (unscaled), nearest train index and closer-to-train probability of every query row."""
+    hold = scan_reference(queries, holdout, chunk=chunk, device=device)
+    scan = scan_reference(queries, train, hold["d2"], chunk=chunk, device=device)
+    return {
+        "dcr": np.sqrt(scan["d2"]),
+        "nn": scan["index"],
+        "p": closer_to_train_probability(scan["n_lt"], scan["n_eq"], n_train, len(holdout)),
+    }
+
+
+def privacy_reference(
+    real_path: str | os.PathLike,
     embed_fn: Callable[[np.ndarray], np.ndarray],
-    where: str = "subset",
-    chunk: int = 2048,
-    n_bootstrap: int = 200,
     k: int = 5,
     seed: int = 0,
+    chunk: int = 2048,
+    n_planted: int = 100,
+    planted_noise: float = 0.02,
     device: torch.device | str = "cpu",
-) -> dict[str, Any]:
-    """The full privacy and fidelity report of one shared subset (JSON-able after `jsonable`).
+    train_emb: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Everything about the real data that every per-subset audit needs, computed once per dataset.
 
-    `subset` holds images (uint8 NHWC), indices and source ('pool' or 'real'; a 'real' subset's indices point into
-    the real train split); `real` the real splits; `embed_fn` maps uint8 images to feature rows. Members for the
-    attacks are the real train images (for a 'real' subset: its own source images); non-members one seeded half of
-    the test split, whose other half is the DOMIAS reference. DCR reference = the whole test split.
-    Keys starting with '_' hold raw arrays for the figures.
+    Holdout = the test split; null = the validation split; members = the train split (streamed from `real_path`,
+    never held in memory as a whole). Per space (pixel, embedding): test → train DCR (the near-copy threshold's
+    distribution), the validation images' DCR and closer-to-train probabilities (the null), and the same for
+    `n_planted` planted near-copies of training images (the positive control). Embedding space also keeps the
+    train/test/validation embeddings and the train rows' k-th neighbour radii (PRDC).
     """
+    shape, _ = npz_member_shape(real_path, "train_images")
+    train_px = npz_row_chunks(real_path, "train_images")
+    test, val = _split_images(real_path, "test_images"), _split_images(real_path, "val_images")
+    n_train = shape[0]
+    if n_train < k + 1 or len(test) < 2 or len(val) < 2:
+        raise HistodistillError(f"{real_path}: the audit needs > {k} train and ≥ 2 test and validation images")
+    rng = np.random.default_rng([seed, 17])
+    planted_idx = np.sort(rng.choice(n_train, min(n_planted, n_train), replace=False))
+    planted = near_copies(gather_rows(train_px, planted_idx).reshape(-1, *shape[1:]), planted_noise, seed)
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, n_train, real_path)
+    emb = {name: embed_batched(x, embed_fn) for name, x in (("test", test), ("val", val), ("planted", planted))}
+    out: dict[str, np.ndarray] = {
+        "train_emb": train_emb,
+        "test_emb": emb["test"],
+        "val_emb": emb["val"],
+        "train_radii": knn_distances(train_emb, train_emb, k, chunk, exclude_self=True, device=device)[0][:, k - 1],
+        "planted_index": planted_idx,
+        "n_train": np.int64(n_train),
+        "k": np.int64(k),
+        "planted_noise": np.float64(planted_noise),
+    }
+    for space in SPACES:
+        train = train_px if space == "pixel" else train_emb
+        rows = {
+            "test": pixel_rows(test) if space == "pixel" else emb["test"],
+            "val": pixel_rows(val) if space == "pixel" else emb["val"],
+            "planted": pixel_rows(planted) if space == "pixel" else emb["planted"],
+        }
+        hold_q = np.concatenate([rows["val"], rows["planted"]])
+        hold = scan_reference(hold_q, rows["test"], chunk=chunk, device=device)
+        thr = np.r_[np.full(len(rows["test"]), -1.0), hold["d2"]]  # test rows: no counts needed
+        scan = scan_reference(np.concatenate([rows["test"], hold_q]), train, thr, chunk=chunk, device=device)
+        dcr = np.sqrt(scan["d2"]) * SCALE[space]
+        p = closer_to_train_probability(scan["n_lt"], scan["n_eq"], n_train, len(test))
+        nt, nv = len(test), len(val)
+        out[f"{space}_test_dcr"] = dcr[:nt]
+        out[f"{space}_val_dcr"], out[f"{space}_val_p"] = dcr[nt : nt + nv], p[nt : nt + nv]
+        out[f"{space}_planted_dcr"], out[f"{space}_planted_p"] = dcr[nt + nv :], p[nt + nv :]
+    return out
+
+
+def near_copy_threshold(reference: dict[str, np.ndarray], space: str, quantile: float) -> float:
+    """The `quantile` of real holdout (test) → train distances in `space`."""
+    return float(np.quantile(reference[f"{space}_test_dcr"], quantile))
+
+
+def reference_controls(reference: dict[str, np.ndarray], quantile: float, gate: dict[str, float]) -> dict[str, Any]:
+    """The positive control every run checks: planted near-copies must fail the gate's DCR-share and near-copy
+    tests in both spaces. Also the null (validation images) itself."""
+    out: dict[str, Any] = {"near_copy_quantile": quantile}
+    for space in SPACES:
+        thr = near_copy_threshold(reference, space, quantile)
+        planted = dcr_share_test(reference[f"{space}_planted_p"], reference[f"{space}_val_p"])
+        planted["near_copy_rate"] = float((reference[f"{space}_planted_dcr"] <= thr).mean())
+        planted["detected"] = bool(
+            planted["ci95"][0] > gate["dcr_share"] or planted["near_copy_rate"] > gate["near_copy_rate"]
+        )
+        null = {
+            "share": float(np.mean(reference[f"{space}_val_p"])),
+            "near_copy_rate": float((reference[f"{space}_val_dcr"] <= thr).mean()),
+            "n": int(len(reference[f"{space}_val_p"])),
+        }
+        out[space] = {"near_copy_threshold": thr, "planted_near_copies": planted, "validation_null": null}
+    return out
+
+
+# ----------------------------------------------------------------------------------------- per-set audit
+
+
+def pairwise_d2(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """All squared distances between rows of a and rows of b (float64 tiles; exact for uint8 rows)."""
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    rows = tile_rows(a.shape[1], chunk)
+    out = np.empty((len(a), len(b)))
+    for s in range(0, len(a), rows):
+        at = torch.from_numpy(np.ascontiguousarray(a[s : s + rows], np.float64))
+        for t in range(0, len(b), rows):
+            bt = torch.from_numpy(np.ascontiguousarray(b[t : t + rows], np.float64))
+            d2 = (at * at).sum(1, keepdim=True) + (bt * bt).sum(1)[None] - 2.0 * at @ bt.T
+            out[s : s + len(at), t : t + len(bt)] = d2.clamp_(min=0.0).numpy()
+    return out
+
+
+def attack_power(
+    n: int,
+    planted: np.ndarray,
+    filler: np.ndarray,
+    members: np.ndarray,
+    nonmembers: np.ndarray,
+    score_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+    seed: int = 0,
+    target: float = 0.8,
+    chunk: int = 2048,
+) -> dict[str, Any]:
+    """Smallest leak an attack detects (one-sided Mann–Whitney at 5 %) in ≥ `target` of simulated shared sets of n
+    images: m near-copies of random training images (`planted`, reps × n rows) plus n − m unseen images (`filler`).
+
+    `score_fn(shared_rows) -> (member scores, non-member scores)`; None = the distance attack, computed from one
+    precomputed distance matrix.
+    """
+    reps = len(planted)
+    flat = planted.reshape(reps * n, -1)
+    rng = np.random.default_rng([seed, 43, n])
+    if score_fn is None:
+        cand = np.concatenate([flat, filler.reshape(len(filler), -1)])
+        d_m, d_n = pairwise_d2(members, cand, chunk), pairwise_d2(nonmembers, cand, chunk)
+    power = {}
+    for m in leak_counts(n):
+        hits = 0
+        for r in range(reps):
+            fill = rng.choice(len(filler), n - m, replace=len(filler) < n - m)
+            if score_fn is None:
+                cols = np.r_[r * n + np.arange(m), reps * n + fill]
+                ms, ns = -d_m[:, cols].min(1), -d_n[:, cols].min(1)
+            else:
+                ms, ns = score_fn(np.concatenate([flat[r * n : r * n + m], filler[fill].reshape(n - m, flat.shape[1])]))
+            hits += auc_detects(ms, ns)
+        power[m] = hits / reps
+    return {
+        "smallest_detectable_leak": _smallest_detectable(power, n, target),
+        "power_by_leaked": {str(m): p for m, p in power.items()},
+        "target_power": target,
+        "reps": reps,
+    }
+
+
+def fidelity_with_baseline(
+    e_shared: np.ndarray,
+    e_train: np.ndarray,
+    radii: np.ndarray,
+    e_unseen: np.ndarray,
+    k: int,
+    seed: int,
+    draws: int = 5,
+    chunk: int = 2048,
+) -> dict[str, Any]:
+    """PRDC and Fréchet distance of the shared set against the train split, beside the same numbers for n-matched
+    sets of unseen real images (mean and SD over `draws` seeded draws). A metric is left out (value None, reason
+    given) where it is undefined, and recall where the real baseline averages ≥ SATURATED (with few images the
+    fakes' k-NN radii are so large that recall is near 1 for any set)."""
+    n = len(e_shared)
+    nb = min(n, len(e_unseen))
+    rng = np.random.default_rng([seed, 53, n])
+
+    def metrics(e: np.ndarray) -> dict[str, float | None]:
+        out = prdc(e_train, e, k, chunk, real_radii=radii)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LinAlgWarning)
+            out["frechet_distance"] = frechet_distance(e, e_train) if len(e) > 1 else None
+        return out
+
+    shared = metrics(e_shared)
+    base = [metrics(e_unseen[np.sort(rng.choice(len(e_unseen), nb, replace=False))]) for _ in range(draws)]
+    report: dict[str, Any] = {"k": k, "n": n, "n_baseline": nb, "baseline_draws": draws}
+    for key in ("precision", "recall", "density", "coverage", "frechet_distance"):
+        vals = [b[key] for b in base if b[key] is not None]
+        entry: dict[str, Any] = {
+            "value": shared[key],
+            "baseline": float(np.mean(vals)) if vals else None,
+            "baseline_sd": float(np.std(vals)) if vals else None,
+        }
+        if shared[key] is None or not vals:
+            entry.update(value=None, left_out="undefined at this set size")
+        elif key == "recall" and np.mean(vals) >= SATURATED:  # small n inflates the fake radii
+            entry.update(value=None, left_out=f"saturated: n-matched unseen real images score ≥ {SATURATED}")
+        report[key] = entry
+    return report
+
+
+def _validated_subset(subset: dict[str, np.ndarray], image_shape: tuple[int, ...], n_train: int, where: str):
     for key in ("images", "source"):
         if key not in subset:
             raise HistodistillError(f"{where}: missing array {key!r}; rerun the rule that wrote it")
     images = np.asarray(subset["images"])
-    train, test = np.asarray(real["train_images"]), np.asarray(real["test_images"])
-    if images.ndim != 4 or images.shape[1:] != train.shape[1:] or images.dtype != np.uint8:
+    if images.ndim != 4 or images.shape[1:] != tuple(image_shape) or images.dtype != np.uint8:
         raise HistodistillError(
-            f"{where}: images are {images.dtype} {tuple(images.shape)}, expected uint8 (N, *{train.shape[1:]})"
+            f"{where}: images are {images.dtype} {tuple(images.shape)}, expected uint8 (N, *{tuple(image_shape)})"
         )
     if not len(images):
         raise HistodistillError(f"{where}: the subset is empty")
     source = str(np.asarray(subset["source"]))
     if source == "real":
-        if "indices" not in subset:
-            raise HistodistillError(f"{where}: a 'real' subset needs its train-split 'indices'")
-        idx = np.asarray(subset["indices"], dtype=np.int64)
-        if len(idx) != len(images) or (len(idx) and (idx.min() < 0 or idx.max() >= len(train))):
-            raise HistodistillError(f"{where}: indices do not point into the {len(train)} real train images")
-        members = idx
-        members_note = "the subset's own source images (real train split)"
-    elif source == "pool":
-        members = np.arange(len(train))
-        members_note = "the whole real train split (the generator's training data)"
-    else:
+        idx = np.asarray(subset.get("indices", []), dtype=np.int64)
+        if len(idx) != len(images) or idx.min() < 0 or idx.max() >= n_train:
+            raise HistodistillError(f"{where}: indices do not point into the {n_train} real train images")
+    elif source != "pool":
         raise HistodistillError(f"{where}: unknown source {source!r} (expected 'pool' or 'real')")
-    ref_half, non_half = split_holdout(len(test), seed)
+    return images, source
 
-    e_shared, e_train, e_test = (np.asarray(embed_fn(x), np.float64) for x in (images, train, test))
-    p_shared, p_train, p_test = pixel_rows(images), pixel_rows(train), pixel_rows(test)
 
-    dcr = {
-        "embedding": distance_to_closest_record(e_shared, e_train, e_test, chunk, device),
-        "pixel": distance_to_closest_record(p_shared, p_train, p_test, chunk, device, scale=PIXEL_SCALE),
+def audit_subset(
+    subset: dict[str, np.ndarray],
+    real_path: str | os.PathLike,
+    reference: dict[str, np.ndarray],
+    embed_fn: Callable[[np.ndarray], np.ndarray],
+    where: str = "subset",
+    chunk: int = 2048,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    near_copy_quantile: float = 0.05,
+    power_reps: int = 10,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """The privacy and fidelity report of one shared set (JSON-able after `jsonable`), under one member definition
+    for every set: members = the real train split, whatever the set's source.
+
+    Per space: the DCR share (primary leakage test) with its CI against the validation null and its power; the
+    near-copy rate (share of images closer to a train image than the `near_copy_quantile` of test → train
+    distances). Attacks (distance attack in both spaces, DOMIAS in embedding space; members = a random sample of
+    the train split, non-members = the validation split, balanced) with bootstrap CIs and their power. Fidelity
+    beside an n-matched unseen-real baseline. Keys starting with '_' hold raw arrays for the figures.
+    """
+    shape, _ = npz_member_shape(real_path, "train_images")
+    n_train = int(reference["n_train"])
+    if shape[0] != n_train:
+        raise HistodistillError(f"{real_path}: {shape[0]} train images but the reference has {n_train}; rerun it")
+    images, source = _validated_subset(subset, shape[1:], n_train, where)
+    n = len(images)
+    train_px = npz_row_chunks(real_path, "train_images")
+    test, val = _split_images(real_path, "test_images"), _split_images(real_path, "val_images")
+    e_shared = embed_batched(images, embed_fn)
+    rows = {
+        "pixel": (pixel_rows(images), pixel_rows(test), train_px),
+        "embedding": (e_shared, reference["test_emb"], reference["train_emb"]),
     }
-    mia = {
-        "embedding": membership_inference(
-            e_shared, e_train[members], e_test[non_half], n_bootstrap, seed, chunk, device
-        ),
-        "pixel": membership_inference(p_shared, p_train[members], p_test[non_half], n_bootstrap, seed, chunk, device),
-    }
-    density = density_ratio_attack(
-        e_shared, e_test[ref_half], e_train[members], e_test[non_half], seed, n_bootstrap=n_bootstrap
+    # Attack members: a seeded sample of the train split balanced with the validation non-members; planted leaks
+    # for the power simulations: near-copies of random train images (any train image, as a real leak would be).
+    mi, ni = balanced_indices(n_train, len(val), seed)
+    rng = np.random.default_rng([seed, 47])
+    leak_idx = np.concatenate([rng.choice(n_train, n, replace=n > n_train) for _ in range(power_reps)])
+    gathered = gather_rows(train_px, np.r_[mi, leak_idx])
+    members_px, leaks = gathered[: len(mi)], near_copies(
+        gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed
     )
-    fidelity = prdc(e_train, e_shared, k, chunk, device)
-    with warnings.catch_warnings():  # fewer shared images than features: singular covariance, handled by the eps path
-        warnings.simplefilter("ignore", LinAlgWarning)
-        fidelity["frechet_distance_embedder"] = (
-            frechet_distance(e_shared, e_train) if len(e_shared) > 1 and len(e_train) > 1 else None
-        )
-    return {
+    e_leaks = embed_batched(leaks, embed_fn)
+    report: dict[str, Any] = {
         "source": source,
-        "n_shared": int(len(images)),
-        "n_train": int(len(train)),
+        "n_shared": n,
+        "n_train": n_train,
         "n_test": int(len(test)),
-        "members": members_note,
-        "nonmembers": f"a seeded half of the real test split ({len(non_half)} images)",
-        "dcr": dcr,
-        "mia_distance": mia,
-        "mia_density": density,
-        "fidelity": fidelity,
-        "settings": {"chunk": chunk, "bootstrap": n_bootstrap, "k": k, "seed": seed},
+        "n_val": int(len(val)),
+        "members": "the real train split (every set, whatever its source)",
+        "holdout": f"the real test split ({len(test)} images; train subsampled to this size for the DCR share)",
+        "null": f"the real validation split ({len(val)} unseen images)",
+        "dcr": {},
+        "mia_distance": {},
+        "_arrays": {},
     }
+    for space in SPACES:
+        q, hold, train = rows[space]
+        pr = _probabilities(q, train, hold, n_train, chunk, device)
+        dcr = pr["dcr"] * SCALE[space]
+        thr = near_copy_threshold(reference, space, near_copy_quantile)
+        entry = dcr_share_test(pr["p"], reference[f"{space}_val_p"])
+        entry.update(
+            near_copy_threshold=thr,
+            near_copy_quantile=near_copy_quantile,
+            near_copy_rate=float((dcr <= thr).mean()),
+            exact_copies=int((pr["dcr"] == 0).sum()),
+            median_dcr=float(np.median(dcr)),
+            median_dcr_holdout=float(np.median(reference[f"{space}_test_dcr"])),
+            power=dcr_share_power(n, reference[f"{space}_planted_p"], reference[f"{space}_val_p"], seed=seed),
+        )
+        report["dcr"][space] = entry
+        report["_arrays"][space] = {
+            "shared_dcr": dcr,
+            "shared_nn": pr["nn"],
+            "reference_dcr": reference[f"{space}_test_dcr"],
+        }
+        mem, non = (
+            (members_px, pixel_rows(val)) if space == "pixel" else (reference["train_emb"][mi], reference["val_emb"])
+        )
+        planted = leaks.reshape(power_reps, n, -1) if space == "pixel" else e_leaks.reshape(power_reps, n, -1)
+        attack = membership_inference(q, mem, non, n_bootstrap, seed, chunk, device)
+        attack["power"] = attack_power(n, planted, hold, mem, non, None, seed, chunk=chunk)
+        report["mia_distance"][space] = attack
+    e_ref, e_mem, e_non = reference["test_emb"], reference["train_emb"][mi], reference["val_emb"]
+    report["mia_density"] = density_ratio_attack(e_shared, e_ref, e_mem, e_non, seed, n_bootstrap=n_bootstrap)
+    report["mia_density"]["power"] = attack_power(
+        n,
+        e_leaks.reshape(power_reps, n, -1),
+        e_ref,
+        e_mem,
+        e_non,
+        density_ratio_scorer(e_ref, e_mem, e_non, seed),
+        seed,
+    )
+    report["fidelity"] = fidelity_with_baseline(
+        e_shared, reference["train_emb"], reference["train_radii"], reference["val_emb"], int(reference["k"]), seed
+    )
+    report["settings"] = {
+        "chunk": chunk,
+        "bootstrap": n_bootstrap,
+        "seed": seed,
+        "near_copy_quantile": near_copy_quantile,
+        "power_reps": power_reps,
+    }
+    return report
 
 
-# ----------------------------------------------------------------------------------------- table and figures
+# ----------------------------------------------------------------------------------------- pool and gate
+
+
+def pool_distances(
+    images: np.ndarray,
+    real_path: str | os.PathLike,
+    embed_fn: Callable[[np.ndarray], np.ndarray],
+    chunk: int = 2048,
+    device: torch.device | str = "cpu",
+    train_emb: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Per pool image and space: DCR to the train split (model-space units) and closer-to-train probability
+    (holdout = the test split); and the test split's own DCRs (the filter's reference). Needs only the real data and
+    the embedder, so the privacy filter does not depend on the audit's settings."""
+    shape, _ = npz_member_shape(real_path, "train_images")
+    train_px = npz_row_chunks(real_path, "train_images")
+    test = _split_images(real_path, "test_images")
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, shape[0], real_path)
+    rows = {
+        "pixel": (pixel_rows(images), pixel_rows(test), train_px),
+        "embedding": (embed_batched(images, embed_fn), embed_batched(test, embed_fn), train_emb),
+    }
+    out = {}
+    for space, (q, hold, train) in rows.items():
+        n = len(q)
+        hold_d = scan_reference(q, hold, chunk=chunk, device=device)["d2"]
+        thr = np.r_[hold_d, np.full(len(hold), -1.0)]
+        scan = scan_reference(np.concatenate([q, hold]), train, thr, chunk=chunk, device=device)
+        dcr = np.sqrt(scan["d2"]) * SCALE[space]
+        out[f"{space}_dcr"], out[f"{space}_test_dcr"] = dcr[:n], dcr[n:]
+        out[f"{space}_p"] = closer_to_train_probability(scan["n_lt"][:n], scan["n_eq"][:n], shape[0], len(test))
+    return out
+
+
+def pool_report(distances: dict[str, np.ndarray], keep: np.ndarray, reference: dict[str, np.ndarray], q: float):
+    """DCR share and near-copy rate of the whole pool and of the images the privacy filter keeps."""
+    out: dict[str, Any] = {"n_pool": int(len(keep)), "n_kept": int(keep.sum())}
+    for space in SPACES:
+        thr = near_copy_threshold(reference, space, q)
+        d, p, null = distances[f"{space}_dcr"], distances[f"{space}_p"], reference[f"{space}_val_p"]
+        out[space] = {
+            "whole_pool": {**dcr_share_test(p, null), "near_copy_rate": float((d <= thr).mean())},
+            "kept": (
+                {**dcr_share_test(p[keep], null), "near_copy_rate": float((d[keep] <= thr).mean())}
+                if keep.any()
+                else None
+            ),
+        }
+    return out
+
+
+def gate_verdict(report: dict[str, Any], gate: dict[str, float]) -> tuple[bool, list[str]]:
+    """Whether an audited set may be shared under the `privacy.gate` thresholds, and every reason it may not."""
+    reasons = []
+    for space in SPACES:
+        d = report["dcr"][space]
+        if d["ci95"][0] > gate["dcr_share"]:
+            reasons.append(f"{space} DCR share {d['share']:.3f} (CI low {d['ci95'][0]:.3f} > {gate['dcr_share']})")
+        if d["near_copy_rate"] > gate["near_copy_rate"]:
+            reasons.append(f"{space} near-copy rate {d['near_copy_rate']:.3f} > {gate['near_copy_rate']}")
+        a = report["mia_distance"][space]
+        if a["auc_ci95"] is not None and a["auc_ci95"][0] > gate["mia_auc"]:
+            reasons.append(
+                f"{space} distance-attack AUC {a['auc']:.3f} (CI low {a['auc_ci95'][0]:.3f} > {gate['mia_auc']})"
+            )
+    return not reasons, reasons
+
+
+# ----------------------------------------------------------------------------------------- tables
 
 TABLE_COLUMNS = (
     "method",
     "ipc",
     "source",
-    "copy_rate",
-    "copy_rate_pixel",
-    "dcr_median_ratio",
+    "n",
+    "dcr_share_pixel",
+    "dcr_share_pixel_lo",
+    "dcr_share_pixel_hi",
+    "null_share_pixel",
+    "dcr_share_min_leak_pixel",
+    "dcr_share_embedding",
+    "dcr_share_embedding_lo",
+    "dcr_share_embedding_hi",
+    "null_share_embedding",
+    "dcr_share_min_leak_embedding",
+    "near_copy_rate_pixel",
+    "near_copy_rate_embedding",
     "mia_auc",
     "mia_auc_lo",
     "mia_auc_hi",
-    "mia_tpr_at_1pct_fpr",
+    "mia_min_leak",
     "domias_auc",
+    "domias_min_leak",
     "precision",
+    "precision_baseline",
     "recall",
-    "density",
+    "recall_baseline",
     "coverage",
-    "frechet_distance_embedder",
+    "coverage_baseline",
+    "frechet_distance",
+    "frechet_distance_baseline",
+    "gate",
+    "gate_reasons",
 )
 
 
-def privacy_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """One row per audited subset (method, IPC) from the audit JSONs; the ones the summary table quotes."""
+def privacy_row(report: dict[str, Any], gate: dict[str, float]) -> dict[str, Any]:
+    """One table row of an audit report (method and IPC from its 'subset' name)."""
     from .report import parse_subset
 
+    method, ipc = parse_subset(report["subset"])
+    ok, reasons = gate_verdict(report, gate)
+    row: dict[str, Any] = {"method": method, "ipc": ipc, "source": report["source"], "n": report["n_shared"]}
+    for space in SPACES:
+        d = report["dcr"][space]
+        row[f"dcr_share_{space}"] = d["share"]
+        row[f"dcr_share_{space}_lo"], row[f"dcr_share_{space}_hi"] = d["ci95"]
+        row[f"null_share_{space}"] = d["null_share"]
+        row[f"dcr_share_min_leak_{space}"] = d["power"]["smallest_detectable_leak"]
+        row[f"near_copy_rate_{space}"] = d["near_copy_rate"]
+    mia = report["mia_distance"]["embedding"]
+    row["mia_auc"] = mia["auc"]
+    row["mia_auc_lo"], row["mia_auc_hi"] = mia["auc_ci95"] or (None, None)
+    row["mia_min_leak"] = mia["power"]["smallest_detectable_leak"]
+    row["domias_auc"] = report["mia_density"]["auc"]
+    row["domias_min_leak"] = report["mia_density"]["power"]["smallest_detectable_leak"]
+    for key in ("precision", "recall", "coverage", "frechet_distance"):
+        row[key] = report["fidelity"][key]["value"]
+        row[f"{key}_baseline"] = report["fidelity"][key]["baseline"]
+    row["gate"] = "pass" if ok else "fail"
+    row["gate_reasons"] = "; ".join(reasons)
+    return row
+
+
+def privacy_table(paths: Iterable[str | os.PathLike], gate: dict[str, float]) -> pd.DataFrame:
+    """One row per audited set (method, IPC) from the audit JSONs."""
     rows = []
     for p in paths:
         with open(p) as fh:
             r = json.load(fh)
-        if "subset" not in r:
-            raise HistodistillError(f"{p}: not a privacy audit report (no 'subset' key); rerun privacy_audit")
-        method, ipc = parse_subset(r["subset"])
-        mia, fid = r["mia_distance"]["embedding"], r["fidelity"]
-        lo, hi = mia["auc_ci95"] or (None, None)
-        rows.append(
-            {
-                "method": method,
-                "ipc": ipc,
-                "source": r["source"],
-                "copy_rate": r["dcr"]["embedding"]["copy_rate"],
-                "copy_rate_pixel": r["dcr"]["pixel"]["copy_rate"],
-                "dcr_median_ratio": r["dcr"]["embedding"]["median_ratio"],
-                "mia_auc": mia["auc"],
-                "mia_auc_lo": lo,
-                "mia_auc_hi": hi,
-                "mia_tpr_at_1pct_fpr": mia["tpr_at_1pct_fpr"],
-                "domias_auc": r["mia_density"]["auc"],
-                "precision": fid["precision"],
-                "recall": fid["recall"],
-                "density": fid["density"],
-                "coverage": fid["coverage"],
-                "frechet_distance_embedder": fid["frechet_distance_embedder"],
-            }
-        )
+        if "subset" not in r or "dcr" not in r or "power" not in r["dcr"].get("pixel", {}):
+            raise HistodistillError(f"{p}: not a privacy audit report of this version; rerun privacy_audit")
+        rows.append(privacy_row(r, gate))
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     ipc_order = df["ipc"].map(lambda v: 10**9 if v == "all" else int(v))
     return df.assign(_o=ipc_order).sort_values(["_o", "method"]).drop(columns="_o").reset_index(drop=True)
+
+
+def pool_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The whole pool's and the kept pool's DCR share per space, beside the validation null."""
+    rows = []
+    for space in SPACES:
+        for part in ("whole_pool", "kept"):
+            d = report[space][part]
+            if d is None:
+                continue
+            rows.append(
+                {
+                    "space": space,
+                    "images": part,
+                    "n": d["n"],
+                    "dcr_share": d["share"],
+                    "lo": d["ci95"][0],
+                    "hi": d["ci95"][1],
+                    "null_share": d["null_share"],
+                    "null_lo": d["null_ci95"][0],
+                    "null_hi": d["null_ci95"][1],
+                    "near_copy_rate": d["near_copy_rate"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------- figures
 
 
 def _show(ax: Any, img: np.ndarray) -> None:
@@ -593,7 +1198,7 @@ def closest_pairs_figure(
     axes[0][0].set_ylabel("shared", fontsize=8)
     axes[1][0].set_ylabel("closest real", fontsize=8)
     fig.suptitle(
-        (title + " — " if title else "") + "closest shared/real-train pairs, embedder distance d (* = copy by DCR)",
+        (title + " — " if title else "") + "closest shared/real-train pairs, embedder distance d (* = near copy)",
         fontsize=9,
     )
     fig.tight_layout()
@@ -602,21 +1207,21 @@ def closest_pairs_figure(
 
 
 def dcr_histogram(
-    panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = ""
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, float]], path: str | os.PathLike, title: str = ""
 ) -> None:
-    """Per panel (name, shared DCR, reference DCR): normalised histograms and the 5th-percentile copy threshold."""
+    """Per panel (name, shared DCR, reference DCR, near-copy threshold): normalised histograms and the threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
-    for ax, (name, shared, ref) in zip(axes[0], panels):
+    for ax, (name, shared, ref, threshold) in zip(axes[0], panels):
         hi = float(max(np.max(shared), np.max(ref))) or 1.0
         bins = np.linspace(0.0, hi * 1.02, 40)
         ax.hist(ref, bins=bins, density=True, alpha=0.5, label=f"real holdout → train (n={len(ref)})")
         ax.hist(shared, bins=bins, density=True, alpha=0.6, label=f"shared → train (n={len(shared)})")
-        ax.axvline(np.percentile(ref, COPY_PERCENTILE), color="k", ls="--", lw=1, label="holdout 5th percentile")
+        ax.axvline(threshold, color="k", ls="--", lw=1, label="near-copy threshold")
         ax.set_xlabel(f"distance to closest real train record ({name})")
         ax.set_ylabel("density")
         ax.legend(fontsize=7)

@@ -178,62 +178,31 @@ def sample_grid(
 
 
 def privacy_markdown(table: pd.DataFrame) -> str:
-    """The privacy table (method × IPC) as Markdown: copy rate, distance-attack AUC with its 95 % CI, TPR at 1 % FPR,
-    density-ratio attack AUC, precision, recall, coverage."""
+    """The privacy table (method × IPC) as Markdown: DCR share [95 % CI] in pixel and embedding space (null = unseen
+    validation images), the smallest leak the DCR share and the distance attack detect at this set size, near-copy
+    rate, distance-attack AUC [CI], coverage and Fréchet distance beside n-matched unseen real images, gate."""
 
     def fmt(v: object, digits: int = 3) -> str:
-        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.{digits}f}"
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "–"
+        return f"{float(v):.{digits}f}"
+
+    def leak(v: object) -> str:
+        return "none ≤ 100 %" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * float(v):.0f} %"
 
     lines = [
-        "| method | IPC | copy rate | MIA AUC [95 % CI] | TPR@1%FPR | DOMIAS AUC | precision | recall | coverage |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | IPC | n | DCR share pixel [CI] (null) | DCR share emb. [CI] (null) | detects leak ≥ (pixel) | "
+        "near copies px / emb | attack AUC [CI] | attack detects ≥ | coverage (real) | Fréchet (real) | gate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
         lines.append(
-            f"| {r.method} | {r.ipc} | {fmt(r.copy_rate)} | {fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | "
-            f"{fmt(r.mia_tpr_at_1pct_fpr)} | {fmt(r.domias_auc)} | {fmt(r.precision)} | {fmt(r.recall)} | {fmt(r.coverage)} |"
+            f"| {r.method} | {r.ipc} | {r.n} | {fmt(r.dcr_share_pixel)} [{fmt(r.dcr_share_pixel_lo)}, "
+            f"{fmt(r.dcr_share_pixel_hi)}] ({fmt(r.null_share_pixel)}) | {fmt(r.dcr_share_embedding)} "
+            f"[{fmt(r.dcr_share_embedding_lo)}, {fmt(r.dcr_share_embedding_hi)}] ({fmt(r.null_share_embedding)}) | "
+            f"{leak(r.dcr_share_min_leak_pixel)} | {fmt(r.near_copy_rate_pixel, 2)} / {fmt(r.near_copy_rate_embedding, 2)} | "
+            f"{fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | {leak(r.mia_min_leak)} | "
+            f"{fmt(r.coverage)} ({fmt(r.coverage_baseline)}) | {fmt(r.frechet_distance, 2)} "
+            f"({fmt(r.frechet_distance_baseline, 2)}) | {r.gate} |"
         )
-    return "\n".join(lines) + "\n"
-
-
-def copy_rate_per_class(
-    shared_dcr: np.ndarray, threshold: float, labels: np.ndarray, class_names: list[str]
-) -> dict[str, float]:
-    """Copy rate (share of shared images with DCR at most the holdout 5th percentile) per class, keyed by class name;
-    classes absent from the subset are left out."""
-    shared_dcr, labels = np.asarray(shared_dcr, float), np.asarray(labels)
-    return {
-        name: float((shared_dcr[labels == c] <= threshold).mean())
-        for c, name in enumerate(class_names)
-        if (labels == c).any()
-    }
-
-
-def with_class_copy_rates(table: pd.DataFrame, reports: list[dict], class_names: list[str]) -> pd.DataFrame:
-    """The privacy table with one `copy_rate[{class name}]` column per class (from the audit reports' per-class copy
-    rates; missing when a report predates them)."""
-    rows = []
-    for r in reports:
-        method, ipc = parse_subset(r["subset"])
-        per_class = r.get("copy_rate_per_class", {})
-        rows.append(
-            {"method": method, "ipc": ipc, **{f"copy_rate[{n}]": per_class.get(n, np.nan) for n in class_names}}
-        )
-    if not rows:
-        return table
-    return table.merge(pd.DataFrame(rows), on=["method", "ipc"], how="left", validate="one_to_one")
-
-
-def class_copy_rate_markdown(table: pd.DataFrame) -> str:
-    """Per-class copy rate per method and IPC as Markdown; '' without per-class columns."""
-    cols = [c for c in table.columns if c.startswith("copy_rate[") and c.endswith("]")]
-    if not cols:
-        return ""
-    lines = [
-        "| method | IPC | " + " | ".join(c[10:-1].replace("|", "/") for c in cols) + " |",
-        "|---|---|" + "---|" * len(cols),
-    ]
-    for _, r in table.iterrows():
-        cells = ["–" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in cols]
-        lines.append(f"| {r['method']} | {r['ipc']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

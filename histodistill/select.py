@@ -150,3 +150,35 @@ def check_budget(ipc: int, counts: dict[int, int], where: str) -> None:
             f"{where}: IPC {ipc} is larger than the {n} images of class {c} (classes short: {sorted(short)}); "
             "lower select.ipc or raise pool.per_class × pool.shards"
         )
+
+
+# ------------------------------------------------------------------------------------------------ privacy gate
+
+
+def privacy_filter(
+    pool_dcr: dict[str, np.ndarray], holdout_dcr: dict[str, np.ndarray], quantile: float = 0.05
+) -> np.ndarray:
+    """Keep-mask of the pool: an image is removed when, in any space, its distance to the closest real training
+    image is at most the `quantile` of the real holdout images' distances to the train split (`<=`, so exact copies
+    are removed even when that quantile is 0). Unseen real images would lose about `quantile` per space."""
+    if not 0 < quantile <= 0.5:
+        raise HistodistillError(f"select.privacy_filter.quantile: {quantile} is outside (0, 0.5]")
+    if set(pool_dcr) != set(holdout_dcr) or not pool_dcr:
+        raise HistodistillError(f"privacy_filter: spaces differ ({sorted(pool_dcr)} vs {sorted(holdout_dcr)})")
+    keep = None
+    for space, d in pool_dcr.items():
+        ok = np.asarray(d, float) > np.quantile(np.asarray(holdout_dcr[space], float), quantile)
+        keep = ok if keep is None else keep & ok
+    return keep
+
+
+def removed_per_class(labels: np.ndarray, keep: np.ndarray, removed_by: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per class: pool images, removed (any space; and per space), kept."""
+    rows = []
+    for c in np.unique(labels):
+        m = labels == c
+        row = {"class": int(c), "pool": int(m.sum())}
+        row.update({f"removed_{s}": int((r & m).sum()) for s, r in removed_by.items()})
+        row.update(removed=int((~keep & m).sum()), kept=int((keep & m).sum()))
+        rows.append(row)
+    return pd.DataFrame(rows)

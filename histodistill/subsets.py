@@ -56,11 +56,21 @@ def read_communities(path: str | os.PathLike, n_nodes: int) -> pd.DataFrame:
     return df
 
 
-def infodist_indices(labels: np.ndarray, community_files: list[str], ipc: int, rank: str) -> np.ndarray:
-    """Global pool indices chosen by InfoDist for every class (community file c holds class c)."""
+def infodist_indices(
+    labels: np.ndarray, community_files: list[str], ipc: int, rank: str, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """Global pool indices chosen by InfoDist for every class (community file c holds class c). With a keep-mask
+    (the privacy filter), the communities are restricted to the kept images before the selection."""
+    keep = np.ones(len(labels), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    if keep.shape != labels.shape:
+        raise HistodistillError(f"privacy filter: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
+    kept = np.where(keep)[0]
 
-    def pick(c: int, members: np.ndarray) -> np.ndarray:
-        df = read_communities(community_files[c], len(members))
-        return select_by_communities(df, ipc, rank)
+    def pick(c: int, members: np.ndarray) -> np.ndarray:  # members: positions in `kept` of class c
+        class_nodes = np.where(labels == c)[0]
+        df = read_communities(community_files[c], len(class_nodes))
+        local = np.searchsorted(class_nodes, kept[members])  # kept images' node ids within the class
+        chosen = select_by_communities(df[df["node"].isin(local)], ipc, rank)
+        return np.searchsorted(local, chosen)
 
-    return per_class_selection(labels, ipc, pick, where=f"select infodist (IPC {ipc})")
+    return kept[per_class_selection(labels[kept], ipc, pick, where=f"select infodist (IPC {ipc}, after the filter)")]

@@ -1,11 +1,102 @@
 PRIVACY_SUBSETS = [s for s in SUBSETS if not s.startswith("full_real")]
 
 
+rule privacy_train_embeddings:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+    output:
+        f"{RESULTS}/privacy/train_embeddings.npy",
+    log:
+        f"{RESULTS}/logs/privacy_train_embeddings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_train_embeddings.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../workflow_scripts/privacy_train_embeddings.py"
+
+
+rule privacy_reference:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+        train_embeddings=f"{RESULTS}/privacy/train_embeddings.npy",
+    output:
+        reference=f"{RESULTS}/privacy/reference.npz",
+        controls=f"{RESULTS}/privacy/reference.json",
+    log:
+        f"{RESULTS}/logs/privacy_reference.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_reference.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        chunk=config["privacy"]["chunk"],
+        k=config["privacy"]["k"],
+        seed=config["privacy"]["seed"],
+        planted=config["privacy"]["planted"],
+        planted_noise=config["privacy"]["planted_noise"],
+        near_copy_quantile=config["privacy"]["near_copy_quantile"],
+        gate=config["privacy"]["gate"],
+    script:
+        "../workflow_scripts/privacy_reference.py"
+
+
+rule privacy_filter:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+        train_embeddings=f"{RESULTS}/privacy/train_embeddings.npy",
+    output:
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        removed=f"{RESULTS}/tables/privacy_filter.csv",
+    log:
+        f"{RESULTS}/logs/privacy_filter.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_filter.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        chunk=config["privacy"]["chunk"],
+        privacy_filter=config["select"]["privacy_filter"],
+    script:
+        "../workflow_scripts/privacy_filter.py"
+
+
+rule privacy_pool:
+    input:
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        reference=f"{RESULTS}/privacy/reference.npz",
+    output:
+        json=f"{RESULTS}/privacy/pool.json",
+        csv=f"{RESULTS}/tables/privacy_pool.csv",
+    log:
+        f"{RESULTS}/logs/privacy_pool.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        near_copy_quantile=config["privacy"]["near_copy_quantile"],
+    script:
+        "../workflow_scripts/privacy_pool.py"
+
+
 rule privacy_audit:
     input:
         real=f"{RESULTS}/data/real.npz",
         subset=f"{RESULTS}/subsets/{{subset}}.npz",
         embedder=f"{RESULTS}/embedder/convnet.pt",
+        reference=f"{RESULTS}/privacy/reference.npz",
     output:
         json=f"{RESULTS}/privacy/{{subset}}.json",
         pairs=f"{RESULTS}/figures/privacy_pairs_{{subset}}.png",
@@ -20,8 +111,11 @@ rule privacy_audit:
     resources:
         gpu=1,
     params:
-        privacy=config["privacy"],
-        class_names=CLASS_NAMES,
+        chunk=config["privacy"]["chunk"],
+        bootstrap=config["privacy"]["bootstrap"],
+        seed=config["privacy"]["seed"],
+        near_copy_quantile=config["privacy"]["near_copy_quantile"],
+        power_reps=config["privacy"]["power_reps"],
     script:
         "../workflow_scripts/privacy_audit.py"
 
@@ -37,7 +131,32 @@ rule privacy_table:
     conda:
         "../envs/histodistill.yaml"
     params:
-        class_names=CLASS_NAMES,
-        dataset=DS,
+        gate=config["privacy"]["gate"],
     script:
         "../workflow_scripts/privacy_table.py"
+
+
+rule share:
+    input:
+        subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=PRIVACY_SUBSETS),
+        audits=expand(f"{RESULTS}/privacy/{{subset}}.json", subset=PRIVACY_SUBSETS),
+        evals=expand(
+            f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
+            subset=PRIVACY_SUBSETS,
+            model=config["evaluate"]["models"],
+            seed=config["evaluate"]["seeds"],
+        ),
+    output:
+        directory(f"{RESULTS}/share"),
+    log:
+        f"{RESULTS}/logs/share.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        names=PRIVACY_SUBSETS,
+        gate=config["privacy"]["gate"],
+        settings={
+            k: config[k] for k in ("dataset", "generator", "pool", "embed", "graph", "select", "evaluate", "privacy")
+        },
+    script:
+        "../workflow_scripts/share.py"

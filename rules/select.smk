@@ -23,6 +23,7 @@ rule select_infodist:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{NET}/class_{{c}}.tsv", c=CLASSES),
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
     output:
         f"{RESULTS}/subsets/infodist_ipc{{ipc}}.npz",
     log:
@@ -42,6 +43,7 @@ rule select_ablation:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{{{{net}}}}+{{{{graph}}}}/class_{{c}}.tsv", c=CLASSES),
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
     output:
         f"{RESULTS}/subsets/infodist-{{net}}-{{graph}}-{{rank}}_ipc{{ipc}}.npz",
     log:
@@ -64,6 +66,7 @@ rule select_pool_baseline:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         embeddings=f"{RESULTS}/embeddings/{NET}.npy",
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
     output:
         f"{RESULTS}/subsets/{{method}}_ipc{{ipc}}.npz",
     log:

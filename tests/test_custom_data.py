@@ -318,7 +318,6 @@ def test_image_folder_runs_through_the_workflow_with_class_names(tmp_path):
     assert {f"acc[{n}]" for n in COLOURS} <= set(summary.columns)
     assert set(summary["method"]) == {"infodist"}
     assert "adipose | lymphocytes | tumour" in (out / "tables" / "summary.md").read_text()
-    assert {f"copy_rate[{n}]" for n in COLOURS} <= set(pd.read_csv(out / "tables" / "privacy.csv").columns)
     split = pd.read_csv(out / "data" / "split.csv", dtype=str)
     assert split.values.tolist() == split_plan(dataset(root))[0].astype(str).values.tolist()
     real = load_npz(out / "data" / "real.npz")
@@ -338,7 +337,6 @@ def test_npz_runs_through_the_workflow_with_class_names(tmp_path):
     snakemake(config, str(out / "tables" / "summary.csv"), str(out / "tables" / "privacy.csv"), check=True)
     summary = pd.read_csv(out / "tables" / "summary.csv")
     assert {f"acc[{n}]" for n in names} <= set(summary.columns) and summary["acc[benign]"].between(0, 1).all()
-    assert {f"copy_rate[{n}]" for n in names} <= set(pd.read_csv(out / "tables" / "privacy.csv").columns)
     real = load_npz(out / "data" / "real.npz")
     assert real["train_images"].shape == (12, 8, 8, 1) and list(real["class_names"]) == names
     split = pd.read_csv(out / "data" / "split.csv")
@@ -397,7 +395,7 @@ def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
         check_custom_config(cfg)
 
 
-def test_class_names_head_per_class_accuracy_and_copy_rate_columns(tmp_path):
+def test_class_names_head_per_class_accuracy_columns(tmp_path):
     import json
 
     from histodistill.evaluate import per_class_accuracy
@@ -406,7 +404,6 @@ def test_class_names_head_per_class_accuracy_and_copy_rate_columns(tmp_path):
         class_accuracy,
         class_accuracy_markdown,
         collect_results,
-        copy_rate_per_class,
         with_class_accuracy,
     )
 
@@ -432,5 +429,3 @@ def test_class_names_head_per_class_accuracy_and_copy_rate_columns(tmp_path):
     summary = with_class_accuracy(aggregate(collect_results(paths)), class_accuracy(paths, ["a", "b", "c"]))
     assert len(summary) == 1 and summary.loc[0, "acc[a]"] == 0.5 and summary.loc[0, "acc[c]"] == 1.0  # mean over seeds
     assert "| method | IPC | network | a | b | c |" in class_accuracy_markdown(summary)
-    rates = copy_rate_per_class(np.array([0.1, 0.5, 0.2]), 0.2, np.array([0, 0, 1]), ["x", "y", "z"])
-    assert rates == {"x": 0.5, "y": 1.0}  # z has no shared image

@@ -12,24 +12,34 @@ from histodistill.data import load_real
 from histodistill.embed import embed
 from histodistill.errors import HistodistillError
 from histodistill.images import to_model_space
-from histodistill.io import write_json
+from histodistill.io import save_npz, write_json
+from histodistill.pool import frechet_distance
 from histodistill.privacy import (
     PIXEL_SCALE,
     TABLE_COLUMNS,
+    attack_metrics,
+    attack_power,
     audit_subset,
+    closer_to_train_probability,
     closest_pairs_figure,
     dcr_histogram,
-    density_ratio_attack,
-    distance_to_closest_record,
+    dcr_share_power,
+    gate_verdict,
     jsonable,
     knn_distances,
+    mann_whitney_auc,
     membership_inference,
+    near_copies,
     nearest_distances,
+    npz_row_chunks,
     pixel_rows,
     prdc,
+    privacy_reference,
     privacy_table,
-    split_holdout,
+    reference_controls,
+    scan_reference,
     tpr_at_fpr,
+    wilson_ci,
 )
 
 
@@ -183,40 +193,198 @@ def test_membership_inference_balances_and_brackets():
     assert out == membership_inference(shared, members, nonmembers, n_bootstrap=100, seed=1)  # deterministic
 
 
+def test_prdc_with_given_radii_equals_computed():
+    fake = np.array([[1, 0], [30, 0], [0, 5]], dtype=float)
+    radii = knn_distances(REAL, REAL, 2, exclude_self=True)[0][:, 1]
+    assert prdc(REAL, fake, k=2, real_radii=radii) == prdc(REAL, fake, k=2)
+
+
+# ----------------------------------------------------------------------------------------- Fréchet, bootstrap
+
+
+def test_frechet_distance_hand_computed():
+    # a: the corners of a 2×2 square (mean (1,1), unbiased covariance 4/3·I); b: of a 4×4 square at (10,10)
+    # (mean (12,12), covariance 16/3·I). FD = |Δμ|² + tr Σa + tr Σb − 2 tr (Σa Σb)^½ = 242 + 40/3 − 2·16/3.
+    a = np.array([[0, 0], [2, 0], [0, 2], [2, 2]], dtype=float)
+    b = a * 2 + 10
+    assert frechet_distance(a, b) == pytest.approx(242 + 40 / 3 - 32 / 3, rel=1e-9)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bootstrap_ci_width_matches_the_auc_standard_error():
+    """The bootstrap must resample: its 95 % CI is about ±1.96 × the Hanley–McNeil standard error of the AUC."""
+    rng = np.random.default_rng(5)
+    m, n = rng.normal(0.5, 1, 80), rng.normal(0, 1, 80)
+    out = attack_metrics(m, n, n_bootstrap=400, seed=0)
+    auc = out["auc"]
+    assert auc == pytest.approx(mann_whitney_auc(m, n))
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    se = np.sqrt((auc * (1 - auc) + 79 * (q1 - auc**2) + 79 * (q2 - auc**2)) / (80 * 80))
+    lo, hi = out["auc_ci95"]
+    assert 0.7 < (hi - lo) / (2 * 1.96 * se) < 1.3
+    assert lo < auc < hi
+
+
+def test_mann_whitney_auc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    m, n = np.array([3, 1, 2, 2, 5.0]), np.array([2, 0, 1, 4.0])
+    y = np.r_[np.ones(5), np.zeros(4)]
+    assert mann_whitney_auc(m, n) == pytest.approx(roc_auc_score(y, np.r_[m, n]))
+
+
+# ----------------------------------------------------------------------------------------- streaming, DCR share
+
+
+def test_scan_reference_streamed_from_npz_equals_brute_force(tmp_path):
+    rng = np.random.default_rng(6)
+    train = rng.integers(0, 256, size=(97, 4, 4, 3), dtype=np.uint8)
+    train[50] = train[7]  # an exact tie across chunks
+    save_npz(tmp_path / "r.npz", train_images=train)
+    q = pixel_rows(np.r_[train[[7, 3]], rng.integers(0, 256, size=(9, 4, 4, 3), dtype=np.uint8)])
+    full = ((q[:, None, :].astype(np.int64) - pixel_rows(train)[None].astype(np.int64)) ** 2).sum(-1)  # integers
+    thr = np.sort(full, axis=1)[:, 4]  # the 5th smallest: 4 strictly closer (up to ties), ties counted apart
+    for chunk in (5, 64):
+        out = scan_reference(q, npz_row_chunks(tmp_path / "r.npz", "train_images"), thr, chunk=chunk)
+        np.testing.assert_array_equal(out["d2"], full.min(1))  # exact: uint8 distances are integers
+        np.testing.assert_array_equal(out["index"], full.argmin(1))
+        np.testing.assert_array_equal(out["n_lt"], (full < thr[:, None]).sum(1))
+        np.testing.assert_array_equal(out["n_eq"], (full == thr[:, None]).sum(1))
+        assert out["n_reference"] == 97
+    assert out["index"][0] == 7  # the first of the tied rows
+
+
+def test_closer_to_train_probability_equals_enumerating_every_subsample():
+    """Oracle: every h-subset of N train rows, nearest drawn row vs the holdout neighbour (ties one half)."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(7)
+    n_train, h = 9, 4
+    d_train = rng.integers(0, 6, size=(12, n_train)).astype(float)  # many ties
+    d_hold = rng.integers(0, 6, size=12).astype(float)
+    subsets = list(combinations(range(n_train), h))
+    oracle = [
+        np.mean([(d[list(s)].min() < dh) + 0.5 * (d[list(s)].min() == dh) for s in subsets])
+        for d, dh in zip(d_train, d_hold)
+    ]
+    got = closer_to_train_probability(
+        (d_train < d_hold[:, None]).sum(1), (d_train == d_hold[:, None]).sum(1), n_train, h
+    )
+    np.testing.assert_allclose(got, oracle, rtol=1e-12, atol=1e-12)
+    with pytest.raises(HistodistillError, match="holdout no larger"):
+        closer_to_train_probability(np.zeros(1), np.zeros(1), 3, 4)
+
+
+def test_wilson_interval_known_values():
+    np.testing.assert_allclose(wilson_ci(0.5, 100), [0.40383, 0.59617], atol=1e-5)
+    assert wilson_ci(1.0, 10)[0] == pytest.approx(0.72246, abs=1e-5)
+
+
+def test_dcr_share_power_grows_with_set_size():
+    p_null = np.full(500, 0.5)
+    p_planted = np.full(100, 0.9)
+    small = dcr_share_power(10, p_planted, p_null, seed=0)
+    large = dcr_share_power(1000, p_planted, p_null, seed=0)
+    assert large["smallest_detectable_leak"] is not None and large["smallest_detectable_leak"] <= 0.1
+    assert small["smallest_detectable_leak"] is None or small["smallest_detectable_leak"] > 0.5
+    assert large["power_by_leaked"]["1000"] == 1.0
+
+
+def test_attack_power_sees_copies_of_scored_members_and_not_unrelated_images():
+    rng = np.random.default_rng(8)
+    members, nonmembers, filler = rng.normal(size=(100, 5)), rng.normal(size=(100, 5)), rng.normal(size=(300, 5))
+    leaked = np.stack([members[rng.choice(100, 50, replace=False)] for _ in range(5)])
+    strong = attack_power(50, leaked, filler, members, nonmembers, None, seed=0)
+    assert strong["smallest_detectable_leak"] is not None and strong["smallest_detectable_leak"] <= 0.5
+    unrelated = np.stack([rng.normal(size=(50, 5)) for _ in range(5)])
+    null = attack_power(50, unrelated, filler, members, nonmembers, None, seed=0)
+    assert max(null["power_by_leaked"].values()) <= 0.4
+
+
 # ----------------------------------------------------------------------------------------- controls on real digits
 
-
-def test_control_training_subset_fails_the_audit(digits):
-    """Shared = real TRAINING images: every one is a copy and its own source images are found as members."""
-    train, test = pixel_rows(digits["train_images"]), pixel_rows(digits["test_images"])
-    idx = np.random.default_rng(0).choice(len(train), 100, replace=False)
-    dcr = distance_to_closest_record(train[idx], train, test, scale=PIXEL_SCALE)
-    assert dcr["copy_rate"] > 0.9
-    assert dcr["median_ratio"] < 0.1
-    ref_half, non_half = split_holdout(len(test), 0)
-    mia = membership_inference(train[idx], train[idx], test[non_half], n_bootstrap=50)
-    assert mia["auc"] > 0.95
-    assert mia["tpr_at_1pct_fpr"] > 0.9
-    dom = density_ratio_attack(train[idx], test[ref_half], train[idx], test[non_half], n_bootstrap=50)
-    assert dom["auc"] > 0.75
+GATE = {"dcr_share": 0.53, "near_copy_rate": 0.1, "mia_auc": 0.6}
 
 
-def test_control_holdout_subset_passes_the_audit(digits):
-    """Shared = real HOLDOUT images (never trained on): copy rate near 5 %, attacks near chance.
+@pytest.fixture(scope="module")
+def audit_setup(digits, tmp_path_factory):
+    """real.npz with half of the validation split held back: the other half is the null, the held-back half an
+    unseen set that must pass. Pixel 'embedder' so that the test needs no trained network."""
+    tmp = tmp_path_factory.mktemp("audit")
+    perm = np.random.default_rng(0).permutation(len(digits["val_images"]))
+    null_half, unseen_half = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2 :])
+    real = {**digits, "val_images": digits["val_images"][null_half], "val_labels": digits["val_labels"][null_half]}
+    path = tmp / "real.npz"
+    save_npz(path, **real)
+    ref = privacy_reference(path, _pixels, k=5, seed=0, n_planted=60, planted_noise=0.02)
+    unseen = {k: digits[f"val_{k}"][unseen_half] for k in ("images", "labels")}
+    return path, ref, unseen
 
-    The test split is halved: one half is the DCR reference (and DOMIAS reference), the other the shared set; the
-    attacks' non-members are the validation split, disjoint from both.
-    """
-    train, test, val = (pixel_rows(digits[f"{s}_images"]) for s in ("train", "test", "val"))
-    ref_half, shared_half = split_holdout(len(test), 0)
-    dcr = distance_to_closest_record(test[shared_half], train, test[ref_half], scale=PIXEL_SCALE)
-    assert dcr["copy_rate"] < 0.2
-    assert 0.8 < dcr["median_ratio"] < 1.25
-    members = train[np.random.default_rng(1).choice(len(train), len(val), replace=False)]
-    mia = membership_inference(test[shared_half], members, val, n_bootstrap=50)
-    assert abs(mia["auc"] - 0.5) < 0.15
-    dom = density_ratio_attack(test[shared_half], test[ref_half], members, val, n_bootstrap=50)
-    assert abs(dom["auc"] - 0.5) < 0.15
+
+def _audit(subset, setup, name):
+    path, ref, _ = setup
+    rep = audit_subset(subset, path, ref, _pixels, where=name, n_bootstrap=50, power_reps=5)
+    return rep
+
+
+def test_reference_planted_control_is_detected(audit_setup):
+    _, ref, _ = audit_setup
+    controls = reference_controls(ref, 0.05, GATE)
+    for space in ("pixel", "embedding"):
+        planted = controls[space]["planted_near_copies"]
+        assert planted["detected"] and planted["near_copy_rate"] == 1.0
+        assert planted["ci95"][0] > planted["null_share"]
+        assert abs(controls[space]["validation_null"]["share"] - 0.5) < 0.08  # exchangeable with the holdout
+
+
+def test_planted_near_copies_fail_and_unseen_images_pass_under_one_member_definition(digits, audit_setup):
+    _, _, unseen = audit_setup
+    idx = np.random.default_rng(3).choice(len(digits["train_images"]), 100, replace=False)
+    planted = near_copies(digits["train_images"][idx], 0.02, seed=9)
+    bad = _audit(_subset(planted, digits["train_labels"][idx], idx, "pool"), audit_setup, "planted")
+    good = _audit(
+        _subset(unseen["images"], unseen["labels"], np.arange(len(unseen["labels"])), "pool"), audit_setup, "unseen"
+    )
+    real = _audit(_subset(digits["train_images"][idx], digits["train_labels"][idx], idx, "real"), audit_setup, "real")
+    assert bad["members"] == good["members"] == real["members"]  # one definition: the train split
+    for rep in (bad, real):
+        ok, reasons = gate_verdict(rep, GATE)
+        assert not ok and any("near-copy rate 1.000" in r for r in reasons)
+        for space in ("pixel", "embedding"):
+            assert rep["dcr"][space]["near_copy_rate"] == 1.0
+            assert rep["dcr"][space]["ci95"][0] > rep["dcr"][space]["null_share"]
+    assert real["dcr"]["pixel"]["exact_copies"] == 100
+    ok, reasons = gate_verdict(good, GATE)
+    assert ok, reasons
+    for space in ("pixel", "embedding"):
+        d = good["dcr"][space]
+        assert d["ci95"][0] <= d["null_share"] <= d["ci95"][1] and d["near_copy_rate"] < 0.1
+        assert good["mia_distance"][space]["auc_ci95"][0] < 0.5 < good["mia_distance"][space]["auc_ci95"][1]
+    # power is stated for every test; fidelity sits beside an n-matched unseen real baseline
+    assert set(good["dcr"]["pixel"]["power"]) >= {"smallest_detectable_leak", "power_by_leaked"}
+    assert good["fidelity"]["n_baseline"] == len(unseen["labels"])
+    assert good["fidelity"]["coverage"]["baseline"] is not None
+
+
+def test_audit_report_table_and_figures(digits, audit_setup, tmp_path):
+    idx = per_class(digits["train_labels"], 1)
+    real_sub = _subset(digits["train_images"][idx], digits["train_labels"][idx], idx, "real")
+    rep = _audit(real_sub, audit_setup, "random_real_ipc1.npz")
+    # at 10 images recall is trivially ~1 for unseen real images too: left out, with the reason
+    assert rep["fidelity"]["recall"]["value"] is None and "left_out" in rep["fidelity"]["recall"]
+    nn = rep["_arrays"]["embedding"]["shared_nn"]
+    np.testing.assert_array_equal(digits["train_images"][nn], real_sub["images"])
+    r = jsonable(rep)
+    assert "_arrays" not in json.dumps(r)
+    r["subset"] = "random_real_ipc1"
+    write_json(tmp_path / "a.json", r)
+    table = privacy_table([tmp_path / "a.json"], GATE)
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert table.loc[0, "gate"] == "fail" and table.loc[0, "near_copy_rate_pixel"] == 1.0
+    arrays = rep["_arrays"]["pixel"]
+    closest_pairs_figure(real_sub["images"], digits["train_images"], arrays["shared_dcr"], nn, tmp_path / "p.png")
+    dcr_histogram([("pixel", arrays["shared_dcr"], arrays["reference_dcr"], 0.1)], tmp_path / "h.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000 and (tmp_path / "h.png").stat().st_size > 1000
 
 
 def _subset(images, labels, indices, source):
@@ -231,51 +399,14 @@ def per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([np.where(labels == c)[0][:n] for c in np.unique(labels)])
 
 
-def test_audit_subset_real_vs_fresh(digits, tmp_path):
-    """Whole report: a random-real subset is flagged, a 'pool' of fresh real images (validation split) is not."""
-    idx = per_class(digits["train_labels"], 3)
-    real_sub = _subset(digits["train_images"][idx], digits["train_labels"][idx], idx, "real")
-    rep = audit_subset(real_sub, digits, _pixels, where="random_real_ipc3.npz", n_bootstrap=50)
-    assert rep["dcr"]["embedding"]["copy_rate"] == 1.0 and rep["dcr"]["pixel"]["exact_copies"] == len(idx)
-    assert rep["mia_distance"]["embedding"]["auc"] > 0.95
-    assert rep["mia_distance"]["embedding"]["n_members"] == len(idx)
-    assert rep["fidelity"]["precision"] == 1.0  # every shared image is a real train image
-    nn = rep["dcr"]["embedding"]["_arrays"]["shared_nn"]
-    np.testing.assert_array_equal(digits["train_images"][nn], real_sub["images"])
-
-    vidx = per_class(digits["val_labels"], 3)
-    fresh = _subset(digits["val_images"][vidx], digits["val_labels"][vidx], vidx, "pool")
-    rep2 = audit_subset(fresh, digits, _pixels, where="fresh_ipc3.npz", n_bootstrap=50)
-    assert rep2["dcr"]["pixel"]["copy_rate"] < 0.2
-    assert abs(rep2["mia_distance"]["pixel"]["auc"] - 0.5) < 0.15
-    assert rep2["mia_distance"]["pixel"]["n_members"] == rep2["mia_distance"]["pixel"]["n_nonmembers"]
-    assert rep2["fidelity"]["frechet_distance_embedder"] > 0
-
-    paths = []
-    for name, r in (("random_real_ipc3", rep), ("random_synthetic_ipc3", rep2)):
-        r = jsonable(r)
-        assert "_arrays" not in json.dumps(r)
-        r["subset"] = name
-        paths.append(tmp_path / f"{name}.json")
-        write_json(paths[-1], r)
-    table = privacy_table(paths)
-    assert list(table.columns) == list(TABLE_COLUMNS)
-    assert table["method"].tolist() == ["random_real", "random_synthetic"]
-    assert table.loc[0, "copy_rate"] == 1.0 and table.loc[1, "copy_rate"] < 0.2
-
-    arrays = rep["dcr"]["embedding"]["_arrays"]
-    closest_pairs_figure(real_sub["images"], digits["train_images"], arrays["shared_dcr"], nn, tmp_path / "p.png")
-    dcr_histogram([("pixel", arrays["shared_dcr"], arrays["reference_dcr"])], tmp_path / "h.png")
-    assert (tmp_path / "p.png").stat().st_size > 1000 and (tmp_path / "h.png").stat().st_size > 1000
-
-
-def test_audit_subset_bad_input_names_the_file(digits):
+def test_audit_subset_bad_input_names_the_file(digits, audit_setup):
     imgs = digits["train_images"][:4]
+    path, ref, _ = audit_setup
     with pytest.raises(HistodistillError, match="s.npz: indices"):
-        audit_subset(_subset(imgs, np.zeros(4), np.array([0, 1, 2, 10**6]), "real"), digits, _pixels, where="s.npz")
+        audit_subset(_subset(imgs, np.zeros(4), np.array([0, 1, 2, 10**6]), "real"), path, ref, _pixels, where="s.npz")
     with pytest.raises(HistodistillError, match="s.npz: unknown source"):
-        audit_subset(_subset(imgs, np.zeros(4), np.arange(4), "other"), digits, _pixels, where="s.npz")
+        audit_subset(_subset(imgs, np.zeros(4), np.arange(4), "other"), path, ref, _pixels, where="s.npz")
     with pytest.raises(HistodistillError, match="s.npz: images"):
-        audit_subset(_subset(imgs[:, :4], np.zeros(4), np.arange(4), "pool"), digits, _pixels, where="s.npz")
+        audit_subset(_subset(imgs[:, :4], np.zeros(4), np.arange(4), "pool"), path, ref, _pixels, where="s.npz")
     with pytest.raises(HistodistillError, match="s.npz: missing array 'source'"):
-        audit_subset({"images": imgs}, digits, _pixels, where="s.npz")
+        audit_subset({"images": imgs}, path, ref, _pixels, where="s.npz")

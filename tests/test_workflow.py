@@ -54,19 +54,45 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
         assert result["batch_seeds"] is True and result["precision"] == "fp32" and result["seed"] == seed
 
 
-def test_privacy_audit_flags_real_images_and_passes_synthetic_ones(smoke_run):
+def test_privacy_audit_flags_real_images_and_filtered_pool_sets_have_no_near_copies(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
     assert len(table) == 14  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
-    synthetic = table[table["method"].isin(["infodist", "random_synthetic", "kmeans"])]
-    assert (real["copy_rate"] > 0.9).all() and (real["mia_auc"] > 0.9).all()
-    assert (synthetic["copy_rate"] < 0.5).all()
+    pool_based = table[table["source"] == "pool"]
+    # one member definition (the train split): real training images are near copies and fail the gate
+    assert (real["near_copy_rate_pixel"] == 1.0).all() and (real["gate"] == "fail").all()
+    # the privacy filter removed every pool image the audit would call a near copy (same quantile, same distances)
+    assert (pool_based["near_copy_rate_pixel"] == 0).all() and (pool_based["near_copy_rate_embedding"] == 0).all()
     report = json.loads((ds / "privacy" / "infodist_ipc3.json").read_text())
     assert {"dcr", "mia_distance", "mia_density", "fidelity"} <= set(report)
-    main_table = (ds / "tables" / "privacy.md").read_text().split("\n\n")[0]  # then the per-class copy rates
-    assert main_table.count("\n") == len(table) + 1
+    assert "smallest_detectable_leak" in report["dcr"]["pixel"]["power"]
+    assert (ds / "tables" / "privacy.md").read_text().count("\n") == len(table) + 2
     assert (ds / "figures" / "privacy_pairs_infodist_ipc3.png").stat().st_size > 1000
+    controls = json.loads((ds / "privacy" / "reference.json").read_text())
+    assert controls["pixel"]["planted_near_copies"]["detected"]
+    pool = pd.read_csv(ds / "tables" / "privacy_pool.csv")
+    assert set(pool["images"]) == {"whole_pool", "kept"}
+    removed = pd.read_csv(ds / "tables" / "privacy_filter.csv")
+    assert (removed["pool"] == 24).all() and (removed["kept"] + removed["removed"] == removed["pool"]).all()
+
+
+def test_share_packages_load_back_to_the_subset_files(smoke_run):
+    from histodistill.share import load
+    from histodistill.subsets import load_subset
+
+    _, ds = smoke_run
+    index = pd.read_csv(ds / "share" / "index.csv")
+    assert len(index) == 14
+    assert not index.loc[index["set"].str.startswith("random_real"), "shared"].any()
+    assert index.loc[~index["shared"], "reasons"].str.len().gt(0).all()  # every refusal says why
+    for name in index.loc[index["shared"], "set"]:
+        back = load(ds / "share" / name)  # verifies SHA256SUMS
+        subset = load_subset(ds / "subsets" / f"{name}.npz")
+        np.testing.assert_array_equal(back["images"], subset["images"])
+        np.testing.assert_array_equal(back["labels"], subset["labels"])
+        sheet = (ds / "share" / name / "datasheet.md").read_text()
+        assert "Privacy audit" in sheet and "accuracy" in sheet.lower()
 
 
 def test_nothing_to_do_after_a_complete_run(smoke_run):
@@ -88,6 +114,7 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "select_ablation",
         "privacy_audit",
         "privacy_table",
+        "share",
         "evaluate_subset",
         "summarise",
         "sample_grid",
@@ -104,7 +131,28 @@ def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, 
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
-    assert set(jobs) == {"evaluate_subset", "summarise", "all"}
+    assert set(jobs) == {"evaluate_subset", "summarise", "share", "all"}
+
+
+def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_or_reference(smoke_run, tmp_path):
+    config, _ = smoke_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["select"]["privacy_filter"] = {"quantile": 0.1}
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(changed)
+    assert jobs["privacy_filter"] == 1 and jobs["select_infodist"] == 2 and jobs["select_pool_baseline"] == 8
+    assert not set(jobs) & {
+        "train_autoencoder",
+        "train_denoiser",
+        "sample_pool_shard",
+        "embed_pool",
+        "build_graph",
+        "find_communities",
+        "privacy_reference",
+        "privacy_train_embeddings",
+        "select_random_real",
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,65 +1,84 @@
-"""Rule privacy_audit: DCR, membership-inference attacks and PRDC/Fréchet fidelity of one shared subset."""
+"""Rule privacy_audit: DCR share, near copies, membership attacks with their power, and fidelity beside n-matched
+real images, of one shared set (members = the real train split for every set)."""
 
 import logging
 
+import numpy as np
+
 from histodistill.embed import embed, load_embedder
 from histodistill.io import load_npz, write_json
-from histodistill.privacy import audit_subset, closest_pairs_figure, dcr_histogram, jsonable
-from histodistill.report import copy_rate_per_class
+from histodistill.privacy import (
+    audit_subset,
+    closest_pairs_figure,
+    dcr_histogram,
+    gather_rows,
+    jsonable,
+    npz_member_shape,
+    npz_row_chunks,
+)
 from histodistill.subsets import load_subset
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    real = load_npz(smk.input.real, required=("train_images", "train_labels", "test_images", "test_labels"))
     subset = load_subset(smk.input.subset)
+    reference = load_npz(smk.input.reference)
     model = load_embedder(smk.input.embedder, device)
-    p = smk.params.privacy
+    p = smk.params
     report = audit_subset(
         subset,
-        real,
+        smk.input.real,
+        reference,
         lambda images: embed(images, model, device),
         where=smk.input.subset,
-        chunk=p["chunk"],
-        n_bootstrap=p["bootstrap"],
-        k=p["k"],
-        seed=p["seed"],
+        chunk=p.chunk,
+        n_bootstrap=p.bootstrap,
+        seed=p.seed,
+        near_copy_quantile=p.near_copy_quantile,
+        power_reps=p.power_reps,
         device=device,
     )
     report["subset"] = smk.wildcards.subset
     report["embedder"] = smk.input.embedder
-    emb, pix = report["dcr"]["embedding"], report["dcr"]["pixel"]
+    emb = report["_arrays"]["embedding"]
+    shape, _ = npz_member_shape(smk.input.real, "train_images")
+    nearest = gather_rows(npz_row_chunks(smk.input.real, "train_images"), emb["shared_nn"]).reshape(-1, *shape[1:])
     closest_pairs_figure(
         subset["images"],
-        real["train_images"],
-        emb["_arrays"]["shared_dcr"],
-        emb["_arrays"]["shared_nn"],
+        nearest,
+        emb["shared_dcr"],
+        np.arange(len(nearest)),
         smk.output.pairs,
         title=smk.wildcards.subset,
-        threshold=emb["threshold_p5"],
+        threshold=report["dcr"]["embedding"]["near_copy_threshold"],
     )
     dcr_histogram(
         [
-            (name, d["_arrays"]["shared_dcr"], d["_arrays"]["reference_dcr"])
-            for name, d in (("embedding", emb), ("pixel", pix))
+            (s, a["shared_dcr"], a["reference_dcr"], report["dcr"][s]["near_copy_threshold"])
+            for s, a in report["_arrays"].items()
         ],
         smk.output.histogram,
         title=smk.wildcards.subset,
     )
-    report["copy_rate_per_class"] = copy_rate_per_class(
-        emb["_arrays"]["shared_dcr"], emb["threshold_p5"], subset["labels"], smk.params.class_names
-    )
     report = jsonable(report)
+    log = logging.getLogger("histodistill")
+    for space, d in report["dcr"].items():
+        log.info(
+            "%s %s: DCR share %.3f [%.3f, %.3f] (null %.3f; smallest detectable leak %s), near-copy rate %.3f",
+            smk.wildcards.subset,
+            space,
+            d["share"],
+            *d["ci95"],
+            d["null_share"],
+            d["power"]["smallest_detectable_leak"],
+            d["near_copy_rate"],
+        )
     mia = report["mia_distance"]["embedding"]
-    logging.getLogger("histodistill").info(
-        "%s: copy rate %.3f (pixel %.3f), distance MIA AUC %.3f [%.3f, %.3f], DOMIAS AUC %.3f, coverage %.3f",
-        smk.wildcards.subset,
-        emb["copy_rate"],
-        pix["copy_rate"],
+    log.info(
+        "distance attack AUC %.3f (smallest detectable leak %s), DOMIAS AUC %.3f",
         mia["auc"],
-        *(mia["auc_ci95"] or (float("nan"), float("nan"))),
+        mia["power"]["smallest_detectable_leak"],
         report["mia_density"]["auc"],
-        report["fidelity"]["coverage"],
     )
     write_json(smk.output.json, report)
 

@@ -1,7 +1,9 @@
-"""Rule select_infodist: IPC images per class from the Infomap communities (quota + top-up, ranked)."""
+"""Rule select_infodist: IPC images per class from the Infomap communities (quota + top-up, ranked), among the pool
+images the privacy filter keeps."""
 
 import numpy as np
 
+from histodistill.io import load_npz
 from histodistill.pool import load_pool
 from histodistill.subsets import infodist_indices, save_subset
 from histodistill.io import load_npy
@@ -15,7 +17,8 @@ def main(smk, device):
         from histodistill.errors import HistodistillError
 
         raise HistodistillError(f"{smk.input.labels}: labels do not match the pool shards; rerun embed_pool")
-    idx = infodist_indices(labels, list(smk.input.communities), int(smk.wildcards.ipc), smk.params.rank)
+    keep = load_npz(smk.input.keep, required=("keep",))["keep"]
+    idx = infodist_indices(labels, list(smk.input.communities), int(smk.wildcards.ipc), smk.params.rank, keep)
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 
 

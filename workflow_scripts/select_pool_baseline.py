@@ -1,8 +1,11 @@
-"""Rule select_pool_baseline: random / k-means / herding / k-center selection on the same pool and embedding."""
+"""Rule select_pool_baseline: random / k-means / herding / k-center selection on the same pool and embedding, among
+the pool images the privacy filter keeps."""
 
 import numpy as np
 
 from histodistill.embed import check_embedding_file
+from histodistill.errors import HistodistillError
+from histodistill.io import load_npz
 from histodistill.pool import load_pool
 from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
 from histodistill.subsets import per_class_selection, save_subset
@@ -15,6 +18,11 @@ def main(smk, device):
     emb = load_npy(smk.input.embeddings, mmap_mode="r")  # one class's rows at a time (raw pixels can be GBs)
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
+    keep = load_npz(smk.input.keep, required=("keep",))["keep"].astype(bool)
+    if keep.shape != labels.shape:
+        raise HistodistillError(f"{smk.input.keep}: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
+    kept = np.where(keep)[0]  # the privacy filter's survivors; selection works on them only
+    emb, labels_kept = emb[kept], labels[kept]
 
     def pick(c, members):
         rng = np.random.default_rng([seed, c])
@@ -27,7 +35,7 @@ def main(smk, device):
             return select_herding(e, ipc)
         return select_kcenter(e, ipc)
 
-    idx = per_class_selection(labels, ipc, pick, where=f"{smk.input.shards[0]}.. ({method}, IPC {ipc})")
+    idx = kept[per_class_selection(labels_kept, ipc, pick, where=f"{smk.input.shards[0]}.. ({method}, IPC {ipc})")]
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 
 
