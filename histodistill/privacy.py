@@ -455,8 +455,11 @@ def audit_subset(
     elif source == "pool":
         members = np.arange(len(train))
         members_note = "the whole real train split (the generator's training data)"
+    elif source == "distilled":
+        members = np.arange(len(train))
+        members_note = "the whole real train split (the distiller's training data)"
     else:
-        raise HistodistillError(f"{where}: unknown source {source!r} (expected 'pool' or 'real')")
+        raise HistodistillError(f"{where}: unknown source {source!r} (expected 'pool', 'real' or 'distilled')")
     ref_half, non_half = split_holdout(len(test), seed)
 
     e_shared, e_train, e_test = (np.asarray(embed_fn(x), np.float64) for x in (images, train, test))
@@ -483,6 +486,7 @@ def audit_subset(
         )
     return {
         "source": source,
+        "init": str(subset["init"]) if "init" in subset else "",
         "n_shared": int(len(images)),
         "n_train": int(len(train)),
         "n_test": int(len(test)),
@@ -502,6 +506,7 @@ TABLE_COLUMNS = (
     "method",
     "ipc",
     "source",
+    "init",
     "copy_rate",
     "copy_rate_pixel",
     "dcr_median_ratio",
@@ -536,6 +541,7 @@ def privacy_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "method": method,
                 "ipc": ipc,
                 "source": r["source"],
+                "init": r.get("init", ""),
                 "copy_rate": r["dcr"]["embedding"]["copy_rate"],
                 "copy_rate_pixel": r["dcr"]["pixel"]["copy_rate"],
                 "dcr_median_ratio": r["dcr"]["embedding"]["median_ratio"],

@@ -29,7 +29,14 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
             r = json.load(fh)
         method, ipc = parse_subset(r["subset"])
         rows.append(
-            {"method": method, "ipc": ipc, "model": r["model"], "seed": r["seed"], **{k: r[k] for k in METRICS}}
+            {
+                "method": method,
+                "ipc": ipc,
+                "init": r.get("init", ""),
+                "model": r["model"],
+                "seed": r["seed"],
+                **{k: r[k] for k in METRICS},
+            }
         )
     return pd.DataFrame(rows)
 
@@ -44,10 +51,18 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     out = g[list(METRICS)].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["n_seeds"] = g.size()
+    if "init" in results:  # a distilled set's starting point ('real' / 'noise'); '' for selected subsets
+        out["init"] = g["init"].first()
     out = out.reset_index().fillna({f"{m}_std": 0.0 for m in METRICS})
     return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(
         drop=True
     )
+
+
+def _method_label(method: str, rows: pd.DataFrame) -> str:
+    """`dm (init real)` for a distilled set, so a set that started from patients' images says so; else the name."""
+    init = next((str(v) for v in rows.get("init", pd.Series(dtype=str)).fillna("") if str(v)), "")
+    return f"{method} (init {init})" if init else method
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
@@ -67,7 +82,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
             cells.append(
                 f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}"
             )
-        lines.append(f"| {method} | {model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_method_label(method, grp)} | {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -141,12 +156,12 @@ def privacy_markdown(table: pd.DataFrame) -> str:
         return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.{digits}f}"
 
     lines = [
-        "| method | IPC | copy rate | MIA AUC [95 % CI] | TPR@1%FPR | DOMIAS AUC | precision | recall | coverage |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | IPC | init | copy rate | MIA AUC [95 % CI] | TPR@1%FPR | DOMIAS AUC | precision | recall | coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
         lines.append(
-            f"| {r.method} | {r.ipc} | {fmt(r.copy_rate)} | {fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | "
+            f"| {r.method} | {r.ipc} | {getattr(r, 'init', '') or '–'} | {fmt(r.copy_rate)} | {fmt(r.mia_auc)} [{fmt(r.mia_auc_lo)}, {fmt(r.mia_auc_hi)}] | "
             f"{fmt(r.mia_tpr_at_1pct_fpr)} | {fmt(r.domias_auc)} | {fmt(r.precision)} | {fmt(r.recall)} | {fmt(r.coverage)} |"
         )
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
+    POOL_METHODS,
     ablation_variants,
     check_config,
     check_schema,
@@ -36,6 +37,9 @@ SUBSETS = subset_names(config)
 GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
+# The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
+USES_POOL = bool(set(config["select"]["methods"]) & set(POOL_METHODS)) or bool(ABLATION)
+POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
 HEAVY_THREADS = max(1, workflow.cores if isinstance(workflow.cores, int) else 1)
 
 

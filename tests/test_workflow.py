@@ -18,7 +18,7 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     config, ds = smoke_run
     summary = pd.read_csv(ds / "tables" / "summary.csv")
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
-    for method in ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real"):
+    for method in ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real", "dm"):
         assert {(method, "1"), (method, "3")} <= rows
     assert ("full_real", "all") in rows
     # the ablation block adds one method per combination (here: the paper's uncapped graph)
@@ -57,7 +57,7 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
 def test_privacy_audit_flags_real_images_and_passes_synthetic_ones(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
-    assert len(table) == 14  # every shared subset (all but full real) is audited
+    assert len(table) == 16  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
     synthetic = table[table["method"].isin(["infodist", "random_synthetic", "kmeans"])]
     assert (real["copy_rate"] > 0.9).all() and (real["mia_auc"] > 0.9).all()
@@ -117,6 +117,8 @@ def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, 
         ({"pool": {"guidence": 3.0}}, "guidence"),
         ({"pool": {"steps": 0}}, "steps"),
         ({"pool": {"guidance": -1}}, "guidance"),
+        ({"select": {"methods": ["dm", "nosuchmethod"]}}, "select.methods.1: 'nosuchmethod' is not one of"),
+        ({"distill": {"dm": {"init": "zeros"}}}, "distill.dm.init: 'zeros' is not one of ['real', 'noise']"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, message):
@@ -143,10 +145,41 @@ def test_same_config_twice_gives_byte_identical_subsets(smoke_run, tmp_path):
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump(cfg))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 14  # every selector (6 methods + 1 ablation variant) at IPC 1 and 3
+    assert len(targets) == 16  # every selector (6 methods + DM + 1 ablation variant) at IPC 1 and 3
     snakemake(again, *[str(tmp_path / "again" / "digits_8" / t) for t in targets], check=True)
     for t in targets:
         assert (tmp_path / "again" / "digits_8" / t).read_bytes() == (ds / t).read_bytes(), t
     for k in (0, 1):
         shard = f"pool/shard_{k}.npz"
         assert (tmp_path / "again" / "digits_8" / shard).read_bytes() == (ds / shard).read_bytes()
+
+
+def test_distilled_sets_have_the_subset_format_and_show_their_init(smoke_run):
+    """configs/smoke.yaml distils DM from noise: IPC images per class, uint8, labels class-major, init recorded."""
+    _, ds = smoke_run
+    for ipc in (1, 3):
+        subset = np.load(ds / "subsets" / f"dm_ipc{ipc}.npz")
+        images = subset["images"]
+        assert images.shape == (10 * ipc, 8, 8, 1) and images.dtype == np.uint8
+        assert subset["labels"].dtype == np.int64 and subset["labels"].tolist() == np.repeat(np.arange(10), ipc).tolist()
+        assert str(subset["source"]) == "distilled" and str(subset["init"]) == "noise"
+        assert len(np.unique(images.reshape(len(images), -1), axis=0)) == len(images)  # no collapsed images
+    summary = pd.read_csv(ds / "tables" / "summary.csv", keep_default_na=False)
+    assert set(summary.loc[summary["method"] == "dm", "init"]) == {"noise"}
+    assert set(summary.loc[summary["method"] == "kmeans", "init"]) == {""}
+    assert "| dm (init noise) | convnet |" in (ds / "tables" / "summary.md").read_text()
+    privacy = pd.read_csv(ds / "tables" / "privacy.csv", keep_default_na=False)
+    dm = privacy[privacy["method"] == "dm"]
+    assert len(dm) == 2 and set(dm["source"]) == {"distilled"} and set(dm["init"]) == {"noise"}
+    assert json.loads((ds / "privacy" / "dm_ipc3.json").read_text())["members"].startswith("the whole real train")
+
+
+def test_real_init_with_an_ipc_above_a_class_count_fails_with_one_line_naming_the_key(tmp_path):
+    config = write_config(tmp_path, distill={"dm": {"init": "real"}})
+    proc = snakemake(config, str(tmp_path / "results" / "digits_8" / "subsets" / "dm_ipc500.npz"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    lines = [line for line in out.splitlines() if line.startswith("histodistill error:")]
+    assert len(lines) == 1 and "distill.dm.init: real init needs IPC 500" in lines[0]
+    assert "Traceback" not in out
+    assert not (tmp_path / "results" / "digits_8" / "subsets" / "dm_ipc500.npz").exists()
