@@ -12,7 +12,7 @@ from .errors import HistodistillError
 
 POOL_METHODS = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter")
 REAL_METHODS = ("random_real", "full_real")
-DISTILL_METHODS = ("dm", "dc", "dsa")
+DISTILL_METHODS = ("dm", "dc", "dsa", "mtt")
 
 
 def dataset_id(config: dict[str, Any]) -> str:
@@ -78,7 +78,8 @@ def check_config(config: dict[str, Any]) -> None:
     if unknown:
         raise HistodistillError(f"ablation.graphs: unknown graph settings {sorted(unknown)}; use keys of graph:")
     for method in set(DISTILL_METHODS) & set(config["select"]["methods"]):
-        net_depth = config.get("distill", {}).get(method, {}).get("depth", 0)
+        block = config.get("distill", {}).get(method, {})
+        net_depth = block.get("experts", block).get("depth", 0)
         if ds["size"] < 2**net_depth:
             raise HistodistillError(
                 f"distill.{method}.depth: {net_depth} pooling stages need images of at least {2**net_depth}px"

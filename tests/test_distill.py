@@ -10,15 +10,20 @@ from histodistill.augment import OPS, dsa, dsa_siamese
 from histodistill.data import load_digits_splits
 from histodistill.distill import (
     DMConfig,
+    ExpertConfig,
     GMConfig,
+    MTTConfig,
     dm_loss,
     distribution_matching,
     gradient_distance,
     gradient_matching,
     gradient_matching_loops,
     initial_indices,
+    train_expert,
+    trajectory_matching,
 )
 from histodistill.errors import HistodistillError
+from histodistill.nets import ConvNet
 from histodistill.select import select_random
 from histodistill.subsets import per_class_selection
 
@@ -170,3 +175,22 @@ def test_dc_and_dsa_matching_losses_decrease_and_output_has_the_subset_format(di
     assert losses[-3:].mean() < 0.7 * losses[:2].mean()
     assert result.images.shape == (20, 8, 8, 1) and result.images.dtype == np.uint8
     assert result.labels.tolist() == np.repeat(np.arange(10), 2).tolist()
+
+
+def test_experts_record_their_trajectory_and_mtt_matching_loss_decreases(digits8):
+    images, labels = digits8["train_images"], digits8["train_labels"]
+    ec = ExpertConfig(epochs=3, batch_size=128, depth=2, width=8)
+    experts = [train_expert(images, labels, 10, ec, seed, progress=False) for seed in (0, 1)]
+    n_params = sum(p.numel() for p in ConvNet(1, 10, 8, depth=2, width=8).parameters())
+    assert experts[0].shape == (4, n_params) and experts[0].dtype == np.float32
+    assert not np.array_equal(experts[0][0], experts[0][-1]) and not np.array_equal(experts[0][0], experts[1][0])
+    cfg = MTTConfig(iterations=12, syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_images=100.0, seed=0)
+    result, lr = trajectory_matching(images, labels, 10, 2, experts, ec, cfg, progress=False)
+    assert np.isfinite(result.losses).all() and (result.losses >= 0).all() and lr > 0
+    assert result.losses[-4:].mean() < result.losses[:4].mean()
+    assert result.images.shape == (20, 8, 8, 1) and result.labels.tolist() == np.repeat(np.arange(10), 2).tolist()
+    with pytest.raises(HistodistillError, match=r"^distill\.mtt\.expert_epochs: 3 needs experts trained for"):
+        trajectory_matching(images, labels, 10, 1, experts, ec, MTTConfig(iterations=1, expert_epochs=3), progress=False)
+    wider = ExpertConfig(epochs=3, depth=2, width=16)
+    with pytest.raises(HistodistillError, match=r"^distill\.mtt\.experts: the expert files hold"):
+        trajectory_matching(images, labels, 10, 1, experts, wider, MTTConfig(iterations=1, expert_epochs=1), progress=False)
