@@ -88,9 +88,7 @@ def _model_space(images_nchw_uint8: torch.Tensor) -> torch.Tensor:
     return images_nchw_uint8.float().div(127.5).sub(1.0)
 
 
-def initial_images(
-    real: torch.Tensor, indices: np.ndarray, shape: tuple[int, ...], g: torch.Generator
-) -> torch.Tensor:
+def initial_images(real: torch.Tensor, indices: np.ndarray, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
     """Starting synthetic images (model space, NCHW): the real images at `indices`, Gaussian noise (clipped to
     [-1, 1]) where the index is -1."""
     noise = torch.randn(shape, generator=g, device=g.device).to(real.device).clamp(-1, 1)
@@ -292,7 +290,9 @@ def gradient_matching(
                     opt_net.step()
         if (it + 1) % report_every == 0:
             recent = float(losses[it + 1 - report_every : it + 1].mean())
-            log.info("%s IPC %d iteration %d: mean loss over the last %d: %.4f", name, ipc, it + 1, report_every, recent)
+            log.info(
+                "%s IPC %d iteration %d: mean loss over the last %d: %.4f", name, ipc, it + 1, report_every, recent
+            )
     out_labels = np.repeat(np.arange(n_classes, dtype=np.int64), ipc)
     return Distilled(to_uint8(syn), out_labels, indices, losses.cpu().double().numpy())
 
@@ -452,6 +452,8 @@ def trajectory_matching(
         losses[it] = loss.detach()
         if (it + 1) % report_every == 0:
             recent = float(losses[it + 1 - report_every : it + 1].mean())
-            log.info("MTT IPC %d iteration %d: mean loss %.4f, learned lr %.5f", ipc, it + 1, recent, float(syn_lr.detach()))
+            log.info(
+                "MTT IPC %d iteration %d: mean loss %.4f, learned lr %.5f", ipc, it + 1, recent, float(syn_lr.detach())
+            )
     out_labels = np.repeat(np.arange(n_classes, dtype=np.int64), ipc)
     return Distilled(to_uint8(syn), out_labels, indices, losses.cpu().double().numpy()), float(syn_lr.detach())

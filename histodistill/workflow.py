@@ -22,7 +22,7 @@ def dataset_id(config: dict[str, Any]) -> str:
 
 def n_classes_of(name: str) -> int:
     """Number of classes, known before any data is loaded (so per-class jobs can be declared)."""
-    if name == "digits":
+    if name in ("digits", "mnist5k"):  # the embedded datasets (data.EMBEDDED)
         return 10
     from .data import medmnist_info
 
@@ -48,7 +48,7 @@ def check_config(config: dict[str, Any]) -> None:
 
     ds = config["dataset"]
     check_dataset(ds["name"], ds["size"])
-    if ds["name"] != "digits" and not ds["download"]:
+    if ds["name"] not in ("digits", "mnist5k") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
             from .data import medmnist_info

@@ -190,7 +190,11 @@ def test_experts_record_their_trajectory_and_mtt_matching_loss_decreases(digits8
     assert result.losses[-4:].mean() < result.losses[:4].mean()
     assert result.images.shape == (20, 8, 8, 1) and result.labels.tolist() == np.repeat(np.arange(10), 2).tolist()
     with pytest.raises(HistodistillError, match=r"^distill\.mtt\.expert_epochs: 3 needs experts trained for"):
-        trajectory_matching(images, labels, 10, 1, experts, ec, MTTConfig(iterations=1, expert_epochs=3), progress=False)
+        trajectory_matching(
+            images, labels, 10, 1, experts, ec, MTTConfig(iterations=1, expert_epochs=3), progress=False
+        )
     wider = ExpertConfig(epochs=3, depth=2, width=16)
     with pytest.raises(HistodistillError, match=r"^distill\.mtt\.experts: the expert files hold"):
-        trajectory_matching(images, labels, 10, 1, experts, wider, MTTConfig(iterations=1, expert_epochs=1), progress=False)
+        trajectory_matching(
+            images, labels, 10, 1, experts, wider, MTTConfig(iterations=1, expert_epochs=1), progress=False
+        )

@@ -165,7 +165,9 @@ def test_distilled_sets_have_the_subset_format_and_record_their_init(smoke_run, 
         subset = np.load(ds / "subsets" / f"{method}_ipc{ipc}.npz")
         images = subset["images"]
         assert images.shape == (10 * ipc, 8, 8, 1) and images.dtype == np.uint8
-        assert subset["labels"].dtype == np.int64 and subset["labels"].tolist() == np.repeat(np.arange(10), ipc).tolist()
+        assert (
+            subset["labels"].dtype == np.int64 and subset["labels"].tolist() == np.repeat(np.arange(10), ipc).tolist()
+        )
         assert str(subset["init"]) == init
         assert len(np.unique(images.reshape(len(images), -1), axis=0)) == len(images)  # no collapsed images
         if init == "real":
