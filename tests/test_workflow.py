@@ -204,7 +204,7 @@ def test_changing_only_mtt_distillation_settings_does_not_retrain_the_experts(sm
     config, _ = smoke_run
     cfg = yaml.safe_load(config.read_text())
     cfg["distill"]["mtt"]["iterations"] += 1
-    cfg["distill"]["mtt"]["lr_images"] *= 2
+    cfg["distill"]["mtt"]["syn_steps"] += 1
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
