@@ -12,6 +12,7 @@ include: "rules/pool.smk"
 include: "rules/embed.smk"
 include: "rules/graph.smk"
 include: "rules/select.smk"
+include: "rules/distill.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/privacy.smk"
@@ -23,9 +24,9 @@ rule all:
         f"{RESULTS}/tables/summary.csv",
         f"{RESULTS}/tables/summary.md",
         f"{RESULTS}/figures/accuracy.png",
-        f"{RESULTS}/pool/quality.json",
+        POOL_QUALITY,
         f"{RESULTS}/tables/privacy.csv",
         f"{RESULTS}/tables/privacy.md",
-        f"{RESULTS}/tables/privacy_pool.csv",
+        POOL_PRIVACY,
         f"{RESULTS}/share",
         expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),

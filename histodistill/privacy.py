@@ -868,8 +868,8 @@ def _validated_subset(subset: dict[str, np.ndarray], image_shape: tuple[int, ...
         idx = np.asarray(subset.get("indices", []), dtype=np.int64)
         if len(idx) != len(images) or idx.min() < 0 or idx.max() >= n_train:
             raise HistodistillError(f"{where}: indices do not point into the {n_train} real train images")
-    elif source != "pool":
-        raise HistodistillError(f"{where}: unknown source {source!r} (expected 'pool' or 'real')")
+    elif source not in ("pool", "distilled"):
+        raise HistodistillError(f"{where}: unknown source {source!r} (expected 'pool', 'real' or 'distilled')")
     return images, source
 
 
@@ -920,6 +920,7 @@ def audit_subset(
     e_leaks = embed_batched(leaks, embed_fn)
     report: dict[str, Any] = {
         "source": source,
+        "init": str(subset["init"]) if "init" in subset else "",
         "n_shared": n,
         "n_train": n_train,
         "n_test": int(len(test)),
@@ -1059,6 +1060,7 @@ TABLE_COLUMNS = (
     "method",
     "ipc",
     "source",
+    "init",
     "n",
     "dcr_share_pixel",
     "dcr_share_pixel_lo",
@@ -1097,7 +1099,13 @@ def privacy_row(report: dict[str, Any], gate: dict[str, float]) -> dict[str, Any
 
     method, ipc = parse_subset(report["subset"])
     ok, reasons = gate_verdict(report, gate)
-    row: dict[str, Any] = {"method": method, "ipc": ipc, "source": report["source"], "n": report["n_shared"]}
+    row: dict[str, Any] = {
+        "method": method,
+        "ipc": ipc,
+        "source": report["source"],
+        "init": report.get("init", ""),
+        "n": report["n_shared"],
+    }
     for space in SPACES:
         d = report["dcr"][space]
         row[f"dcr_share_{space}"] = d["share"]

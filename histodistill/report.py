@@ -29,7 +29,14 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
             r = json.load(fh)
         method, ipc = parse_subset(r["subset"])
         rows.append(
-            {"method": method, "ipc": ipc, "model": r["model"], "seed": r["seed"], **{k: r[k] for k in METRICS}}
+            {
+                "method": method,
+                "ipc": ipc,
+                "init": r.get("init", ""),
+                "model": r["model"],
+                "seed": r["seed"],
+                **{k: r[k] for k in METRICS},
+            }
         )
     return pd.DataFrame(rows)
 
@@ -44,6 +51,8 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     out = g[list(METRICS)].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["n_seeds"] = g.size()
+    if "init" in results:  # a distilled set's starting point ('real' / 'noise'); '' for selected subsets
+        out["init"] = g["init"].first()
     out = out.reset_index().fillna({f"{m}_std": 0.0 for m in METRICS})
     return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(
         drop=True
@@ -89,6 +98,12 @@ def class_accuracy_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _method_label(method: str, rows: pd.DataFrame) -> str:
+    """`dm (init real)` for a distilled set, so a set that started from patients' images says so; else the name."""
+    init = next((str(v) for v in rows.get("init", pd.Series(dtype=str)).fillna("") if str(v)), "")
+    return f"{method} (init {init})" if init else method
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     """Paper-style table: one row per method × network, one column group per IPC (ACC ± std, AUC, F1, in %)."""
     ipcs = sorted(summary["ipc"].unique(), key=lambda v: 10**9 if v == "all" else int(v))
@@ -106,7 +121,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
             cells.append(
                 f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}"
             )
-        lines.append(f"| {method} | {model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_method_label(method, grp)} | {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -191,13 +206,13 @@ def privacy_markdown(table: pd.DataFrame) -> str:
         return "none ≤ 100 %" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * float(v):.0f} %"
 
     lines = [
-        "| method | IPC | n | DCR share pixel [CI] (null) | DCR share emb. [CI] (null) | detects leak ≥ (pixel) | "
+        "| method | IPC | init | n | DCR share pixel [CI] (null) | DCR share emb. [CI] (null) | detects leak ≥ (pixel) | "
         "near copies px / emb | attack AUC [CI] | attack detects ≥ | coverage (real) | Fréchet (real) | gate |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
         lines.append(
-            f"| {r.method} | {r.ipc} | {r.n} | {fmt(r.dcr_share_pixel)} [{fmt(r.dcr_share_pixel_lo)}, "
+            f"| {r.method} | {r.ipc} | {getattr(r, 'init', '') or '–'} | {r.n} | {fmt(r.dcr_share_pixel)} [{fmt(r.dcr_share_pixel_lo)}, "
             f"{fmt(r.dcr_share_pixel_hi)}] ({fmt(r.null_share_pixel)}) | {fmt(r.dcr_share_embedding)} "
             f"[{fmt(r.dcr_share_embedding_lo)}, {fmt(r.dcr_share_embedding_hi)}] ({fmt(r.null_share_embedding)}) | "
             f"{leak(r.dcr_share_min_leak_pixel)} | {fmt(r.near_copy_rate_pixel, 2)} / {fmt(r.near_copy_rate_embedding, 2)} | "

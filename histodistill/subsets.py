@@ -14,16 +14,30 @@ from .select import COMMUNITY_COLUMNS, check_budget, select_by_communities
 
 
 def save_subset(
-    path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    source: str,
+    init: str | None = None,
 ) -> None:
-    """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real')."""
+    """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real');
+    a distilled set ('distilled', started from noise) has none (-1). `init` ('real' or 'noise') marks a distilled
+    set's starting point; a real-init set is source 'real' with the indices of the real images it started from."""
+    extra = {} if init is None else {"init": np.asarray(init)}
     save_npz(
         path,
         images=np.ascontiguousarray(images, dtype=np.uint8),
         labels=np.asarray(labels, dtype=np.int64),
         indices=np.asarray(indices, dtype=np.int64),
         source=np.asarray(source),
+        **extra,
     )
+
+
+def subset_init(subset: dict[str, np.ndarray]) -> str:
+    """A distilled set's init ('real' or 'noise'); '' for selected subsets."""
+    return str(subset["init"]) if "init" in subset else ""
 
 
 def load_subset(path: str | os.PathLike) -> dict[str, np.ndarray]:

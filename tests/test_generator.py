@@ -17,42 +17,6 @@ from histodistill.errors import HistodistillError
 from histodistill.generator import load_codec, load_denoiser, sample_images
 
 
-def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path):
-    config = write_config(tmp_path, generator={"denoiser": {"steps": 4000, "checkpoint_every": 50}})
-    ds = tmp_path / "results" / "digits_8"
-    target = ds / "generator" / "denoiser.pt"
-    checkpoint = ds / "generator" / "checkpoints" / "denoiser_last.pt"
-    cmd = [SNAKEMAKE, "--configfile", str(config), "--cores", "2", str(target)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not checkpoint.exists():
-            assert proc.poll() is None, "training finished or failed before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint written"
-            time.sleep(0.05)
-        time.sleep(0.3)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not target.exists()
-    snakemake(config, "--unlock", check=True)
-    snakemake(config, str(target), check=True)
-    log = (ds / "logs" / "train_denoiser.log").read_text()
-    resumed = re.search(r"resumed denoiser training from checkpoint .* at step (\d+) of 4000", log)
-    assert resumed, log[-2000:]
-    assert int(resumed.group(1)) >= 50 and int(resumed.group(1)) % 50 == 0
-    assert not checkpoint.exists(), "the resume point is removed once the final output is written"
-    codec = load_codec(ds / "generator" / "autoencoder.pt", torch.device("cpu"))
-    model, meta = load_denoiser(target, torch.device("cpu"))
-    labels = np.array([0, 3, 9])
-    images = sample_images(codec, model, meta, labels, "dpmsolver++", 4, 2.0, seed=1, batch_size=2, progress=False)
-    assert images.shape == (3, 8, 8, 1) and images.dtype == np.uint8
-    again = sample_images(codec, model, meta, labels, "dpmsolver++", 4, 2.0, seed=1, batch_size=2, progress=False)
-    assert np.array_equal(images, again)
-    other = sample_images(codec, model, meta, labels, "ddim", 4, 2.0, seed=2, batch_size=2, progress=False)
-    assert not np.array_equal(images, other)
-
-
 @pytest.mark.parametrize("content", [b"", b"garbage that is not a checkpoint", None])
 def test_corrupted_checkpoint_error_names_the_file(tmp_path, content):
     path = tmp_path / "autoencoder.pt"

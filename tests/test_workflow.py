@@ -18,7 +18,8 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     config, ds = smoke_run
     summary = pd.read_csv(ds / "tables" / "summary.csv")
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
-    for method in ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real"):
+    methods = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real", "dm", "dc", "dsa", "mtt")
+    for method in methods:
         assert {(method, "1"), (method, "3")} <= rows
     assert ("full_real", "all") in rows
     # the ablation block adds one method per combination (here: the paper's uncapped graph)
@@ -57,7 +58,7 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
 def test_privacy_audit_flags_real_images_and_filtered_pool_sets_have_no_near_copies(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
-    assert len(table) == 14  # every shared subset (all but full real) is audited
+    assert len(table) == 22  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
     pool_based = table[table["source"] == "pool"]
     # one member definition (the train split): real training images are near copies and fail the gate
@@ -166,6 +167,8 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
         ({"pool": {"guidence": 3.0}}, "guidence"),
         ({"pool": {"steps": 0}}, "steps"),
         ({"pool": {"guidance": -1}}, "guidance"),
+        ({"select": {"methods": ["dm", "nosuchmethod"]}}, "select.methods.1: 'nosuchmethod' is not one of"),
+        ({"distill": {"dm": {"init": "zeros"}}}, "distill.dm.init: 'zeros' is not one of ['real', 'noise']"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, message):
@@ -192,7 +195,7 @@ def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump(cfg))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 14  # every selector (6 methods + 1 ablation variant) at IPC 1 and 3
+    assert len(targets) == 22  # every selector (6 methods + 4 distillers + 1 ablation variant) at IPC 1 and 3
     # and metrics: the pool's quality and the evaluation of a pool subset and a real subset, both seeds
     metrics = ["pool/quality.json"]
     metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc1", "random_real_ipc1") for k in (0, 1)]
@@ -206,3 +209,62 @@ def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_
     for k in (0, 1):
         shard = f"pool/shard_{k}.npz"
         assert (tmp_path / "again" / "digits_8" / shard).read_bytes() == (ds / shard).read_bytes()
+
+
+@pytest.mark.parametrize("method, init", [("dm", "noise"), ("dc", "noise"), ("dsa", "real"), ("mtt", "real")])
+def test_distilled_sets_have_the_subset_format_and_record_their_init(smoke_run, method, init):
+    """configs/smoke.yaml distils with each method: IPC images per class, uint8, labels class-major, init recorded;
+    a real-init set is source 'real' with the train indices it started from."""
+    _, ds = smoke_run
+    real = np.load(ds / "data" / "real.npz")
+    for ipc in (1, 3):
+        subset = np.load(ds / "subsets" / f"{method}_ipc{ipc}.npz")
+        images = subset["images"]
+        assert images.shape == (10 * ipc, 8, 8, 1) and images.dtype == np.uint8
+        assert (
+            subset["labels"].dtype == np.int64 and subset["labels"].tolist() == np.repeat(np.arange(10), ipc).tolist()
+        )
+        assert str(subset["init"]) == init
+        assert len(np.unique(images.reshape(len(images), -1), axis=0)) == len(images)  # no collapsed images
+        if init == "real":
+            assert str(subset["source"]) == "real"
+            assert (real["train_labels"][subset["indices"]] == subset["labels"]).all()
+        else:
+            assert str(subset["source"]) == "distilled" and (subset["indices"] == -1).all()
+
+
+def test_summary_and_privacy_tables_show_the_init(smoke_run):
+    _, ds = smoke_run
+    summary = pd.read_csv(ds / "tables" / "summary.csv", keep_default_na=False)
+    assert set(summary.loc[summary["method"] == "dm", "init"]) == {"noise"}
+    assert set(summary.loc[summary["method"] == "kmeans", "init"]) == {""}
+    assert "| dm (init noise) | convnet |" in (ds / "tables" / "summary.md").read_text()
+    privacy = pd.read_csv(ds / "tables" / "privacy.csv", keep_default_na=False)
+    dm = privacy[privacy["method"] == "dm"]
+    assert len(dm) == 2 and set(dm["source"]) == {"distilled"} and set(dm["init"]) == {"noise"}
+    assert json.loads((ds / "privacy" / "dm_ipc3.json").read_text())["members"].startswith("the whole real train")
+
+
+def test_real_init_with_an_ipc_above_a_class_count_fails_with_one_line_naming_the_key(tmp_path):
+    config = write_config(tmp_path, distill={"dm": {"init": "real"}})
+    proc = snakemake(config, str(tmp_path / "results" / "digits_8" / "subsets" / "dm_ipc500.npz"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    lines = [line for line in out.splitlines() if line.startswith("histodistill error:")]
+    assert len(lines) == 1 and "distill.dm.init: real init needs IPC 500" in lines[0]
+    assert "Traceback" not in out
+    assert not (tmp_path / "results" / "digits_8" / "subsets" / "dm_ipc500.npz").exists()
+
+
+def test_changing_only_mtt_distillation_settings_does_not_retrain_the_experts(smoke_run, tmp_path):
+    config, _ = smoke_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["distill"]["mtt"]["iterations"] += 1
+    cfg["distill"]["mtt"]["syn_steps"] += 1
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(changed)
+    assert "train_expert" not in jobs and jobs["distill_mtt"] == 2
+    cfg["distill"]["mtt"]["experts"]["epochs"] += 1  # ... while the experts' own settings do
+    changed.write_text(yaml.safe_dump(cfg))
+    assert planned_jobs(changed)["train_expert"] == 2

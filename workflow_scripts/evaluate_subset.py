@@ -6,7 +6,7 @@ from histodistill.accel import resolve_precision, resolve_switch
 from histodistill.data import validate_images
 from histodistill.evaluate import evaluate_subset, train_config_for
 from histodistill.io import load_npz, write_json
-from histodistill.subsets import load_subset
+from histodistill.subsets import load_subset, subset_init
 from histodistill.workflow import run_job
 
 log = logging.getLogger("histodistill")
@@ -16,10 +16,12 @@ def main(smk, device):
     real = load_npz(smk.input.real)
     n_classes = int(real["n_classes"])
     full_real = smk.wildcards.subset == "full_real_ipcall"
+    init = ""
     if full_real:
         images, labels = real["train_images"], real["train_labels"]
     else:
         subset = load_subset(smk.input.subset[0])
+        init = subset_init(subset)
         images, labels = subset["images"], subset["labels"]
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
@@ -39,6 +41,7 @@ def main(smk, device):
     )
     for result, out in zip(results, smk.output):
         result["subset"] = smk.wildcards.subset
+        result["init"] = init
         log.info("%s %s seed %d: %s", smk.wildcards.subset, cfg.net, result["seed"], result)
         write_json(out, result)
 

@@ -1,0 +1,95 @@
+rule distill_dm:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/subsets/dm_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/distill_dm_ipc{{ipc}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/distill_dm_ipc{{ipc}}.tsv"
+    wildcard_constraints:
+        ipc=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        dm=config["distill"]["dm"],
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/distill_dm.py"
+
+
+rule distill_gradient_matching:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/subsets/{{method}}_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/distill_{{method}}_ipc{{ipc}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/distill_{{method}}_ipc{{ipc}}.tsv"
+    wildcard_constraints:
+        method="dc|dsa",
+        ipc=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=lambda wc: config["distill"][wc.method],
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/distill_gradient_matching.py"
+
+
+rule train_expert:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/experts/expert_{{k}}.npy",
+    log:
+        f"{RESULTS}/logs/train_expert_{{k}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_expert_{{k}}.tsv"
+    wildcard_constraints:
+        k=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        experts=config["distill"]["mtt"]["experts"],
+    script:
+        "../workflow_scripts/train_expert.py"
+
+
+rule distill_mtt:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        experts=expand(
+            f"{RESULTS}/experts/expert_{{k}}.npy",
+            k=range(config["distill"]["mtt"]["experts"]["count"]),
+        ),
+    output:
+        f"{RESULTS}/subsets/mtt_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/distill_mtt_ipc{{ipc}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/distill_mtt_ipc{{ipc}}.tsv"
+    wildcard_constraints:
+        ipc=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        mtt={k: v for k, v in config["distill"]["mtt"].items() if k != "experts"},
+        experts=config["distill"]["mtt"]["experts"],
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/distill_mtt.py"

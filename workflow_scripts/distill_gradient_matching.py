@@ -1,0 +1,28 @@
+"""Rule distill_gradient_matching: DC or DSA (the `method` wildcard), IPC learnable images per class, as a subset."""
+
+from histodistill.accel import resolve_precision
+from histodistill.distill import GMConfig, gradient_matching
+from histodistill.io import load_npz
+from histodistill.subsets import save_subset
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
+    method = smk.wildcards.method
+    precision = resolve_precision(smk.params.precision, device)
+    cfg = GMConfig(**smk.params.settings, dsa=method == "dsa", precision=precision)
+    result = gradient_matching(
+        real["train_images"],
+        real["train_labels"],
+        int(real["n_classes"]),
+        int(smk.wildcards.ipc),
+        cfg,
+        device,
+        key=f"distill.{method}.init",
+    )
+    source = "real" if cfg.init == "real" else "distilled"
+    save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
+
+
+run_job(snakemake, main)  # noqa: F821

@@ -1,0 +1,34 @@
+"""Rule distill_mtt: trajectory matching against the stored expert trajectories, written as a subset."""
+
+import logging
+
+import numpy as np
+
+from histodistill.accel import resolve_precision
+from histodistill.distill import ExpertConfig, MTTConfig, trajectory_matching
+from histodistill.io import load_npz
+from histodistill.subsets import save_subset
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
+    experts = [np.load(p) for p in smk.input.experts]
+    expert_cfg = ExpertConfig(**{k: v for k, v in smk.params.experts.items() if k not in ("count", "seed")})
+    cfg = MTTConfig(**smk.params.mtt, precision=resolve_precision(smk.params.precision, device))
+    result, learned_lr = trajectory_matching(
+        real["train_images"],
+        real["train_labels"],
+        int(real["n_classes"]),
+        int(smk.wildcards.ipc),
+        experts,
+        expert_cfg,
+        cfg,
+        device,
+    )
+    logging.getLogger("histodistill").info("learned learning rate %.6f (not used by the evaluation)", learned_lr)
+    source = "real" if cfg.init == "real" else "distilled"
+    save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
+
+
+run_job(snakemake, main)  # noqa: F821
