@@ -184,7 +184,7 @@ def test_experts_record_their_trajectory_and_mtt_matching_loss_decreases(digits8
     n_params = sum(p.numel() for p in ConvNet(1, 10, 8, depth=2, width=8).parameters())
     assert experts[0].shape == (4, n_params) and experts[0].dtype == np.float32
     assert not np.array_equal(experts[0][0], experts[0][-1]) and not np.array_equal(experts[0][0], experts[1][0])
-    cfg = MTTConfig(iterations=12, syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_images=100.0, seed=0)
+    cfg = MTTConfig(iterations=12, syn_steps=3, expert_epochs=1, max_start_epoch=1, lr_images=100.0, seed=0)
     result, lr = trajectory_matching(images, labels, 10, 2, experts, ec, cfg, progress=False)
     assert np.isfinite(result.losses).all() and (result.losses >= 0).all() and lr > 0
     assert result.losses[-4:].mean() < result.losses[:4].mean()

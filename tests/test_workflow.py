@@ -84,7 +84,7 @@ def test_share_packages_load_back_to_the_subset_files(smoke_run):
 
     _, ds = smoke_run
     index = pd.read_csv(ds / "share" / "index.csv")
-    assert len(index) == 14
+    assert len(index) == 22  # every shared set: 6 selectors + 4 distillers + 1 ablation variant, IPC 1 and 3
     assert not index.loc[index["set"].str.startswith("random_real"), "shared"].any()
     assert index.loc[~index["shared"], "reasons"].str.len().gt(0).all()  # every refusal says why
     for name in index.loc[index["shared"], "set"]:
@@ -242,7 +242,7 @@ def test_summary_and_privacy_tables_show_the_init(smoke_run):
     privacy = pd.read_csv(ds / "tables" / "privacy.csv", keep_default_na=False)
     dm = privacy[privacy["method"] == "dm"]
     assert len(dm) == 2 and set(dm["source"]) == {"distilled"} and set(dm["init"]) == {"noise"}
-    assert json.loads((ds / "privacy" / "dm_ipc3.json").read_text())["members"].startswith("the whole real train")
+    assert json.loads((ds / "privacy" / "dm_ipc3.json").read_text())["members"].startswith("the real train split")
 
 
 def test_real_init_with_an_ipc_above_a_class_count_fails_with_one_line_naming_the_key(tmp_path):
