@@ -40,6 +40,17 @@ def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, n_classes: int) -
     return [float((pred[labels == c] == c).mean()) if (labels == c).any() else None for c in range(n_classes)]
 
 
+def validation_metrics(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float | None]:
+    """acc, auc and f1 on the validation split; auc is None where the split lacks a class (tiny custom datasets)."""
+    if len(np.unique(labels)) == n_classes:
+        return classification_metrics(logits, labels, n_classes)
+    pred = np.asarray(logits).argmax(axis=1)
+    from sklearn.metrics import f1_score
+
+    f1 = f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0)
+    return {"acc": float((pred == np.asarray(labels)).mean()), "auc": None, "f1": float(f1)}
+
+
 def evaluate_subset(
     train_images: np.ndarray,
     train_labels: np.ndarray,
@@ -50,8 +61,11 @@ def evaluate_subset(
     seeds: list[int],
     device: torch.device,
     batch_seeds: bool = False,
+    val_images: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Metrics (acc, auc, f1) of one classifier per seed trained only on the subset, tested on real test images.
+    """Metrics (acc, auc, f1) of one classifier per seed trained only on the subset, tested on real test images; with
+    the real validation split given, also `val_acc`, `val_auc`, `val_f1` (what defaults are chosen on).
 
     With `batch_seeds` the seeds train side by side as one stacked model; `train_seconds` is then the shared time
     divided by the number of seeds."""
@@ -63,9 +77,14 @@ def evaluate_subset(
     results = []
     for seed, model in zip(seeds, models):
         logits = predict_logits(model, test_images, device, precision=cfg.precision)
+        val = {}
+        if val_images is not None and len(val_images):
+            val_logits = predict_logits(model, val_images, device, precision=cfg.precision)
+            val = {f"val_{k}": v for k, v in validation_metrics(val_logits, val_labels, n_classes).items()}
         results.append(
             {
                 **classification_metrics(logits, test_labels, n_classes),
+                **val,
                 "per_class_acc": per_class_accuracy(logits, test_labels, n_classes),
                 "seed": seed,
                 "model": cfg.net,

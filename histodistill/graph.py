@@ -6,6 +6,8 @@ are kept: `"1/N"` (the paper), `"median"` of the row's weights, or a number. Two
 paper preset: logits scaled by (median distance or 1) / `temperature` to sharpen the softmax,
 and a cap of `knn` strongest out-edges per node.
 
+torch is imported inside the functions that compute, so that jobs which only read edge lists start without it.
+
 Exact weights are computed in row chunks (memory O(N·chunk)); `approximate_graph` uses the k nearest neighbours
 and estimates the softmax normaliser from a seeded sample of the other nodes, for pools too large for N² work.
 """
@@ -18,7 +20,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .errors import HistodistillError
 from .io import atomic_write_bytes
@@ -71,6 +72,8 @@ def distance_scale(emb: np.ndarray, cfg: GraphConfig) -> float:
     With `distance_scale: median` a typical logit is 1/temperature whatever the embedding's units; a small
     temperature sharpens the softmax (fewer edges pass 1/N), a large one flattens it. The paper is scale 1.
     """
+    import torch
+
     if cfg.distance_scale == "none":
         return 1.0 / float(cfg.temperature)
     if cfg.distance_scale == "median":
@@ -85,6 +88,8 @@ def distance_scale(emb: np.ndarray, cfg: GraphConfig) -> float:
 
 def _row_threshold(w: torch.Tensor, threshold: str | float, n: int) -> torch.Tensor:
     """Per-row threshold values for a block of weight rows (self entries already excluded as NaN)."""
+    import torch
+
     if threshold == "1/N":
         return torch.full((len(w), 1), 1.0 / n, dtype=w.dtype)
     if threshold == "median":
@@ -99,6 +104,8 @@ def _keep(w: torch.Tensor, cfg: GraphConfig, n: int) -> tuple[torch.Tensor, torc
     """Threshold (and optionally k-cap) a block of weight rows; NaN marks excluded entries.
 
     Returns (row in block, column in block, weight) of the kept entries."""
+    import torch
+
     thr = _row_threshold(w, cfg.threshold, n)
     keep = (w >= thr) & ~torch.isnan(w)
     if cfg.knn is not None and cfg.knn < w.shape[1]:
@@ -113,6 +120,8 @@ def _keep(w: torch.Tensor, cfg: GraphConfig, n: int) -> tuple[torch.Tensor, torc
 
 def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     """The exact graph, computed in row chunks of `cfg.chunk` (memory O(N·chunk))."""
+    import torch
+
     n = len(emb)
     if n < 2:
         return Graph(n, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
@@ -144,6 +153,8 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     normaliser is exact over the neighbours and self, and the remaining N − 1 − k terms are estimated by the mean
     over `approx_sample` random nodes outside the neighbourhood.
     """
+    import torch
+
     from sklearn.neighbors import NearestNeighbors
 
     n = len(emb)

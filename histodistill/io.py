@@ -75,6 +75,11 @@ _WRITERS = (
     ("generator/denoiser.pt", "train_denoiser"),
     ("subsets/infodist-*_ipc*.npz", "select_ablation"),
     ("subsets/infodist_ipc*.npz", "select_infodist"),
+    ("subsets/infodist_plus_ipc*.npz", "select_infodist_plus"),
+    ("subsets/dm_ipc*.npz", "distill_dm"),
+    ("subsets/dc_ipc*.npz", "distill_gradient_matching"),
+    ("subsets/dsa_ipc*.npz", "distill_gradient_matching"),
+    ("subsets/mtt_ipc*.npz", "distill_mtt"),
     ("subsets/random_real_ipc*.npz", "select_random_real"),
     ("subsets/*_ipc*.npz", "select_pool_baseline"),
 )

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 METRICS = ("acc", "auc", "f1")
+VAL_METRICS = ("val_acc", "val_auc", "val_f1")  # on the real validation split: what defaults are chosen on
 _SUBSET = re.compile(r"^(?P<method>.+)_ipc(?P<ipc>\d+|all)$")
 
 
@@ -36,6 +37,7 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "model": r["model"],
                 "seed": r["seed"],
                 **{k: r[k] for k in METRICS},
+                **{k: (np.nan if r.get(k) is None else r[k]) for k in VAL_METRICS},
             }
         )
     return pd.DataFrame(rows)
@@ -48,12 +50,13 @@ def _ipc_key(ipc: pd.Series) -> pd.Series:
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std (ddof 1; 0 for one seed) and number of seeds per method, IPC and network."""
     g = results.groupby(["method", "ipc", "model"], sort=False)
-    out = g[list(METRICS)].agg(["mean", "std"])
+    metrics = [m for m in (*METRICS, *VAL_METRICS) if m in results]
+    out = g[metrics].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["n_seeds"] = g.size()
     if "init" in results:  # a distilled set's starting point ('real' / 'noise'); '' for selected subsets
         out["init"] = g["init"].first()
-    out = out.reset_index().fillna({f"{m}_std": 0.0 for m in METRICS})
+    out = out.reset_index().fillna({f"{m}_std": 0.0 for m in metrics if results[m].notna().any()})
     return out.sort_values(["model", "ipc", "method"], key=lambda s: _ipc_key(s) if s.name == "ipc" else s).reset_index(
         drop=True
     )
@@ -122,6 +125,23 @@ def markdown_table(summary: pd.DataFrame) -> str:
                 f"{100 * r.acc_mean:.1f} ± {100 * r.acc_std:.1f} | {100 * r.auc_mean:.1f} | {100 * r.f1_mean:.1f}"
             )
         lines.append(f"| {_method_label(method, grp)} | {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def validation_ranking_markdown(summary: pd.DataFrame) -> str:
+    """Methods ranked by mean validation accuracy per network and IPC (the ranking defaults are chosen by), with the
+    test accuracy beside it; '' when the evaluations carry no validation metrics."""
+    if "val_acc_mean" not in summary or summary["val_acc_mean"].isna().all():
+        return ""
+    lines = ["| network | IPC | rank | method | val ACC | test ACC |", "|---|---|---|---|---|---|"]
+    rows = summary[summary["ipc"] != "all"].dropna(subset=["val_acc_mean"])
+    for (model, ipc), grp in rows.groupby(["model", "ipc"], sort=False):
+        ranked = grp.sort_values(["val_acc_mean", "method"], ascending=[False, True], kind="stable")
+        for k, (_, r) in enumerate(ranked.iterrows(), start=1):
+            lines.append(
+                f"| {model} | {ipc} | {k} | {r['method']} | {100 * r['val_acc_mean']:.1f} ± {100 * r['val_acc_std']:.1f}"
+                f" | {100 * r['acc_mean']:.1f} ± {100 * r['acc_std']:.1f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

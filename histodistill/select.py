@@ -18,6 +18,12 @@ from .errors import HistodistillError
 from .graph import Graph
 
 RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
+# Within one module, Infomap's modular centrality is a monotone function of node flow, and a node's enter and exit flow
+# equal its flow when it has no self-link (our graphs have none), so all four ranks order a module's nodes the same
+# way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
+# embedding-based pick of `community_prototypes` (infodist_plus's medoid) is the order that differs.
+PROTOTYPE_PICKS = ("medoid", "hub")
+PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
 
@@ -84,6 +90,126 @@ def select_by_communities(communities: pd.DataFrame, budget: int, rank: str = "m
         chosen.extend(int(v) for v in extra)
         taken[m] += len(extra)
         shortfall -= len(extra)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------------------ infodist_plus
+
+
+def merge_communities(emb: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Ward agglomeration of communities down to `n_groups`: repeatedly merge the pair whose union raises the
+    within-group sum of squares least, n_a·n_b/(n_a+n_b)·‖μ_a − μ_b‖²; ties go to the pair of lowest group ids.
+    Returns the merged group of every node (relabelled 0..n_groups−1 in order of first appearance)."""
+    ids = list(dict.fromkeys(np.asarray(groups).tolist()))
+    if n_groups < 1:
+        raise HistodistillError("merge_communities: need at least one group")
+    members = {g: np.where(groups == g)[0] for g in ids}
+    n = {g: float(len(members[g])) for g in ids}
+    mu = {g: np.asarray(emb[members[g]], dtype=np.float64).mean(0) for g in ids}
+    parent = {g: g for g in ids}
+    alive = list(ids)
+    while len(alive) > n_groups:
+        best, pair = np.inf, None
+        for i, a in enumerate(alive):
+            for b in alive[i + 1 :]:
+                cost = n[a] * n[b] / (n[a] + n[b]) * float(((mu[a] - mu[b]) ** 2).sum())
+                if cost < best:
+                    best, pair = cost, (a, b)
+        a, b = pair
+        mu[a] = (n[a] * mu[a] + n[b] * mu[b]) / (n[a] + n[b])
+        n[a] += n[b]
+        parent[b] = a
+        alive.remove(b)
+
+    def root(g):
+        while parent[g] != g:
+            g = parent[g]
+        return g
+
+    relabel = {g: i for i, g in enumerate(alive)}
+    return np.asarray([relabel[root(g)] for g in np.asarray(groups).tolist()], dtype=np.int64)
+
+
+def proportional_quota(weights: np.ndarray, capacity: np.ndarray, budget: int) -> np.ndarray:
+    """One image per group, then each further image to the group with the largest weight per image already given
+    (D'Hondt: argmax w/(q+1)), never above a group's capacity; ties to the lower group index."""
+    k = len(weights)
+    if budget < k or budget > int(np.sum(capacity)):
+        raise HistodistillError(f"proportional_quota: budget {budget} for {k} groups of {int(np.sum(capacity))} nodes")
+    q = np.ones(k, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    for _ in range(budget - k):
+        score = np.where(q < capacity, w / (q + 1), -np.inf)
+        q[int(np.argmax(score))] += 1
+    return q
+
+
+def _medoids(emb: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` distinct representatives of a group: the image nearest its mean for one, k-means' nearest images for
+    more."""
+    if count == 1:
+        d = ((emb - emb.mean(0)) ** 2).sum(1)
+        return np.asarray([int(np.argmin(d))], dtype=np.int64)
+    return select_kmeans(emb, count, seed)
+
+
+def community_prototypes(
+    emb: np.ndarray,
+    communities: pd.DataFrame,
+    budget: int,
+    pick: str = "medoid",
+    quota: str = "size",
+    merge: bool = True,
+    seed: int = 0,
+) -> np.ndarray:
+    """`infodist_plus`: representatives of the Infomap communities of one class (node ids of `communities`, rows of
+    `emb` in node order).
+
+    With more communities than the budget (K > B) and `merge`, the communities are merged by Ward agglomeration into
+    B groups (without `merge`: the B largest by flow, as the paper); then every group gets a quota: one each plus the
+    rest in proportion to its `size` or `flow` (D'Hondt), or `equal` (the paper's ⌊B/K⌋ + 1 for the largest, topped
+    up). A group gives its `medoid` (the image nearest its mean; k-means' nearest images for a quota above one) or
+    its `hub`s (highest modular centrality). With B = 1 and `merge`, the pick is the class's own medoid."""
+    if pick not in PROTOTYPE_PICKS:
+        raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
+    if quota not in PROTOTYPE_QUOTAS:
+        raise HistodistillError(f"select.infodist_plus.quota: unknown {quota!r}; use one of {list(PROTOTYPE_QUOTAS)}")
+    df = communities.sort_values("node", kind="stable").reset_index(drop=True)
+    nodes = df["node"].to_numpy()
+    if budget > len(nodes):
+        raise HistodistillError(f"budget {budget} is larger than the {len(nodes)} images available")
+    x = np.asarray(emb[nodes], dtype=np.float64)
+    order = module_order(df)["module"].to_numpy()  # largest flow first
+    groups = df["module"].to_numpy()
+    if len(order) > budget:
+        if merge:
+            groups = merge_communities(x, groups, budget)
+        else:
+            top = set(order[:budget].tolist())
+            keep = np.isin(groups, list(top))
+            df, x, groups, nodes = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep]
+    gdf = df.assign(group=groups)
+    stats = gdf.groupby("group").agg(flow=("flow", "sum"), size=("node", "size")).reset_index()
+    stats = stats.sort_values(["flow", "size", "group"], ascending=[False, False, True], kind="stable")
+    gids, sizes, flows = stats["group"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
+    if quota == "equal":
+        q = np.asarray(allocate_quota(len(gids), budget), dtype=np.int64)
+        q = np.minimum(q, sizes)
+        for i in range(len(q)):  # top-up from the largest groups with nodes left
+            extra = min(budget - int(q.sum()), int(sizes[i] - q[i]))
+            q[i] += max(0, extra)
+    else:
+        q = proportional_quota(sizes if quota == "size" else flows, sizes, budget)
+    chosen: list[int] = []
+    for g, count in zip(gids, q):
+        rows = np.where(groups == g)[0]
+        if count == 0:
+            continue
+        if pick == "hub":
+            ranked = gdf.iloc[rows].sort_values(["modular_centrality", "node"], ascending=[False, True], kind="stable")
+            chosen.extend(int(v) for v in ranked["node"].to_numpy()[:count])
+        else:
+            chosen.extend(int(nodes[rows[i]]) for i in _medoids(x[rows], int(count), seed + int(g)))
     return np.asarray(chosen, dtype=np.int64)
 
 

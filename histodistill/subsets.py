@@ -10,7 +10,7 @@ import pandas as pd
 
 from .errors import HistodistillError
 from .io import load_npz, save_npz
-from .select import COMMUNITY_COLUMNS, check_budget, select_by_communities
+from .select import COMMUNITY_COLUMNS, check_budget, community_prototypes, select_by_communities
 
 
 def save_subset(
@@ -88,3 +88,34 @@ def infodist_indices(
         return np.searchsorted(local, chosen)
 
     return kept[per_class_selection(labels[kept], ipc, pick, where=f"select infodist (IPC {ipc}, after the filter)")]
+
+
+def prototype_indices(
+    labels: np.ndarray,
+    emb: np.ndarray,
+    community_files: list[str],
+    ipc: int,
+    keep: np.ndarray | None = None,
+    pick: str = "medoid",
+    quota: str = "size",
+    merge: bool = True,
+    seed: int = 0,
+) -> np.ndarray:
+    """Global pool indices chosen by `infodist_plus` (community file c holds class c; `emb` holds every pool image's
+    embedding in pool order); with a keep-mask, among the kept images only."""
+    keep = np.ones(len(labels), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    if keep.shape != labels.shape:
+        raise HistodistillError(f"privacy filter: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
+    kept = np.where(keep)[0]
+
+    def choose(c: int, members: np.ndarray) -> np.ndarray:
+        class_nodes = np.where(labels == c)[0]
+        df = read_communities(community_files[c], len(class_nodes))
+        local = np.searchsorted(class_nodes, kept[members])
+        class_emb = np.asarray(emb[class_nodes], dtype=np.float64)
+        communities = df[df["node"].isin(local)]
+        chosen = community_prototypes(class_emb, communities, ipc, pick, quota, merge, seed=seed + c)
+        return np.searchsorted(local, chosen)
+
+    where = f"select infodist_plus (IPC {ipc}, after the filter)"
+    return kept[per_class_selection(labels[kept], ipc, choose, where=where)]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .errors import HistodistillError
 
-POOL_METHODS = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter")
+POOL_METHODS = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "herding", "kcenter")
 REAL_METHODS = ("random_real", "full_real")
 DISTILL_METHODS = ("dm", "dc", "dsa", "mtt")
 
@@ -83,8 +83,11 @@ def check_config(config: dict[str, Any]) -> None:
         for key in overrides
         if key not in config["graph"]
     }
+    unknown |= {f"select.infodist_plus.graph.{k}" for k in plus_settings(config)["graph"] if k not in config["graph"]}
     if unknown:
-        raise HistodistillError(f"ablation.graphs: unknown graph settings {sorted(unknown)}; use keys of graph:")
+        raise HistodistillError(f"unknown graph settings {sorted(unknown)}; use keys of graph:")
+    if PLUS_GRAPH in config.get("ablation", {}).get("graphs", {}):
+        raise HistodistillError(f"ablation.graphs: the name {PLUS_GRAPH!r} is reserved for select.infodist_plus.graph")
     for method in set(DISTILL_METHODS) & set(config["select"]["methods"]):
         block = config.get("distill", {}).get(method, {})
         net_depth = block.get("experts", block).get("depth", 0)
@@ -174,16 +177,31 @@ def ablation_variants(config: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+PLUS_GRAPH = "plus"
+
+
+def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """`select.infodist_plus` with the schema's defaults filled in (also for configs that omit the block)."""
+    block = config.get("select", {}).get("infodist_plus", {}) or {}
+    return {"graph": {"knn": 10}, "pick": "medoid", "quota": "size", "merge": True, **block}
+
+
 def graph_settings(config: dict[str, Any], graph_key: str) -> dict[str, Any]:
-    """The graph settings of a graph key: `{net}` is the main graph, `{net}+{name}` an ablation setting."""
+    """The graph settings of a graph key: `{net}` is the main graph, `{net}+plus` the graph of `infodist_plus`,
+    `{net}+{name}` an ablation setting."""
     _, _, name = graph_key.partition("+")
-    overrides = config.get("ablation", {}).get("graphs", {}).get(name, {}) if name else {}
+    if name == PLUS_GRAPH:
+        overrides = plus_settings(config)["graph"]
+    else:
+        overrides = config.get("ablation", {}).get("graphs", {}).get(name, {}) if name else {}
     return {**config["graph"], **overrides}
 
 
 def graph_keys(config: dict[str, Any]) -> list[str]:
     """Every graph the run builds: the main one (if InfoDist is selected) and one per ablation net × setting."""
     keys = [config["embed"]["net"]] if "infodist" in config["select"]["methods"] else []
+    if "infodist_plus" in config["select"]["methods"]:
+        keys.append(f"{config['embed']['net']}+{PLUS_GRAPH}")
     for v in ablation_variants(config):
         if v["key"] not in keys:
             keys.append(v["key"])
@@ -232,13 +250,20 @@ def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
     want_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0)
     try:
         with gpu_lease(want_gpu) as gpus:
-            import torch
+            threads = max(1, int(snakemake.threads))
+            if want_gpu or "torch" in sys.modules:
+                import torch
 
-            torch.set_num_threads(max(1, int(snakemake.threads)))
-            requested = snakemake.config.get("device", "auto")
-            device = torch.device("cuda" if requested in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
-            if requested == "cuda" and device.type != "cuda":
-                raise HistodistillError("device: 'cuda' requested but no CUDA device is visible; use 'auto' or 'cpu'")
+                torch.set_num_threads(threads)
+                requested = snakemake.config.get("device", "auto")
+                device = torch.device("cuda" if requested in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+                if requested == "cuda" and device.type != "cuda":
+                    raise HistodistillError(
+                        "device: 'cuda' requested but no CUDA device is visible; use 'auto' or 'cpu'"
+                    )
+            else:  # a CPU job whose script did not import torch: start without it (about 2 s per job)
+                os.environ["OMP_NUM_THREADS"] = str(threads)  # what torch takes if the body imports it after all
+                device = "cpu"
             log.info("rule %s on %s (threads %s, leased GPUs %s)", snakemake.rule, device, snakemake.threads, gpus)
             if "SLURM_JOB_ID" in os.environ:  # the cluster harness (tests/cluster/) checks these lines
                 log.info(

@@ -21,6 +21,7 @@ from histodistill.workflow import (
     graph_keys,
     graph_settings,
     n_classes_of,
+    plus_settings,
     subset_names,
 )
 
@@ -43,6 +44,7 @@ NET = config["embed"]["net"]
 SUBSETS = subset_names(config)
 GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
+PLUS = plus_settings(config)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
 
 

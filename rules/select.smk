@@ -38,6 +38,30 @@ rule select_infodist:
         "../workflow_scripts/select_infodist.py"
 
 
+rule select_infodist_plus:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embeddings=f"{RESULTS}/embeddings/{NET}.npy",
+        labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+        communities=expand(f"{RESULTS}/communities/{NET}+plus/class_{{c}}.tsv", c=CLASSES),
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
+    output:
+        f"{RESULTS}/subsets/infodist_plus_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/select_infodist_plus_ipc{{ipc}}.log",
+    wildcard_constraints:
+        ipc=r"\d+",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        pick=PLUS["pick"],
+        quota=PLUS["quota"],
+        merge=PLUS["merge"],
+        seed=config["select"]["baseline_seed"],
+    script:
+        "../workflow_scripts/select_infodist_plus.py"
+
+
 rule select_ablation:
     input:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),

@@ -199,6 +199,9 @@ def test_writer_rule_follows_the_results_layout():
     assert writer_rule(ds / "subsets" / "infodist_ipc10.npz") == "select_infodist"
     assert writer_rule(ds / "subsets" / "infodist-convnet-paper-flow_ipc1.npz") == "select_ablation"
     assert writer_rule(ds / "subsets" / "kmeans_ipc1.npz") == "select_pool_baseline"
+    assert writer_rule(ds / "subsets" / "infodist_plus_ipc1.npz") == "select_infodist_plus"
+    assert writer_rule(ds / "subsets" / "dsa_ipc1.npz") == "distill_gradient_matching"
+    assert writer_rule(ds / "subsets" / "mtt_ipc10.npz") == "distill_mtt"
     assert writer_rule(ds / "subsets" / "random_real_ipc1.npz") == "select_random_real"
     assert writer_rule(ds / "data" / "real.npz") == "data"
     assert writer_rule("somewhere/else.npz") is None

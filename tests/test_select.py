@@ -197,3 +197,108 @@ def test_kmeans_memory_does_not_grow_with_feature_width_times_budget():
         tracemalloc.stop()
     assert sorted((chosen // 5).tolist()) == list(range(20))  # one image of each blob
     assert peak < 10 * emb.nbytes, f"peak {peak / 1e6:.0f} MB for {emb.nbytes / 1e6:.0f} MB of features"
+
+
+# ------------------------------------------------------------------------------------------------ infodist_plus
+
+
+def test_ward_merge_weighs_by_size_where_centroid_distance_would_not():
+    """A (1 node at 0), B (1 node at 2), C (100 nodes at 3.9): B is nearer C (1.9) than A (2.0), but merging B into C
+    costs 100/101 * 1.9² = 3.57 and into A only 1/2 * 2² = 2 -> Ward merges A with B."""
+    from histodistill.select import merge_communities
+
+    emb = np.array([[0.0], [2.0]] + [[3.9]] * 100)
+    groups = np.array([7, 5] + [9] * 100)
+    merged = merge_communities(emb, groups, 2)
+    assert merged[0] == merged[1] != merged[2] and len(set(merged[2:].tolist())) == 1
+    assert (merge_communities(emb, groups, 1) == 0).all()
+    assert merge_communities(emb, groups, 3).tolist() == [0, 1] + [2] * 100  # nothing to merge
+
+
+def test_proportional_quota_is_dhondt_with_one_each_and_capacity():
+    from histodistill.select import proportional_quota
+
+    assert proportional_quota(np.array([10, 5, 1]), np.array([10, 5, 1]), 6).tolist() == [4, 1, 1]
+    assert proportional_quota(np.array([10, 5, 1]), np.array([2, 5, 1]), 6).tolist() == [2, 3, 1]  # group 0 full
+    assert proportional_quota(np.array([1, 1]), np.array([3, 3]), 3).tolist() == [2, 1]  # tie: lower index
+    with pytest.raises(HistodistillError):
+        proportional_quota(np.array([1, 1, 1]), np.array([3, 3, 3]), 2)
+
+
+def line_communities(points: list[list[float]], centrality: list[list[float]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """1-D embeddings, one list per module (module 1 has the largest flow), node ids in order."""
+    emb, rows, node = [], [], 0
+    for m, (pts, cen) in enumerate(zip(points, centrality), start=1):
+        for x, c in zip(pts, cen):
+            emb.append([x])
+            rows.append((node, m, c, 1.0 / (m + 1), 0.0, 0.0))
+            node += 1
+    return np.array(emb), pd.DataFrame(rows, columns=["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"])
+
+
+def test_ipc1_with_merge_gives_the_class_medoid_not_the_largest_modules_hub():
+    from histodistill.select import community_prototypes
+
+    # module 1 (largest flow): 0, 1, 2 (hub: node 0); module 2: 5, 20. Class mean 5.6 -> nearest is node 3 (x = 5).
+    emb, df = line_communities([[0, 1, 2], [5, 20]], [[0.9, 0.5, 0.1], [0.3, 0.2]])
+    assert community_prototypes(emb, df, 1).tolist() == [3]
+    assert community_prototypes(emb, df, 1, pick="hub", quota="equal", merge=False).tolist() == [0]  # the paper
+    assert community_prototypes(emb, df, 1, pick="medoid", merge=False).tolist() == [1]  # module 1's medoid
+    assert select_by_communities(df, 1).tolist() == [0]
+
+
+def test_each_community_gives_its_medoid_or_its_hub_with_quota_by_size():
+    from histodistill.select import community_prototypes
+
+    # module 1: 0, 1, 2, 3, 10 (mean 3.2 -> node 3; hub node 4); module 2: 20, 21, 25 (mean 22 -> node 6; hub 5).
+    emb, df = line_communities([[0, 1, 2, 3, 10], [20, 21, 25]], [[0.1, 0.2, 0.3, 0.4, 0.9], [0.8, 0.1, 0.2]])
+    assert sorted(community_prototypes(emb, df, 2).tolist()) == [3, 6]
+    assert sorted(community_prototypes(emb, df, 2, pick="hub").tolist()) == [4, 5]
+    # budget 5 by size (D'Hondt 5:3 -> [3, 2]) vs the paper's equal quota ([3, 2] as well: 5 = 2 + 2 + 1 extra)
+    by_size = community_prototypes(emb, df, 6, pick="hub")  # [4, 2]: 5/2 = 2.5 > 3/2, 5/3 > 3/2, 5/4 < 3/2
+    assert sorted(picked_per_module(df, by_size)) == [2, 4]
+    equal = community_prototypes(emb, df, 6, pick="hub", quota="equal")
+    assert picked_per_module(df, equal) == [3, 3]
+    assert community_prototypes(emb, df, 8).tolist().__len__() == 8
+
+
+def test_bad_infodist_plus_settings_name_the_key():
+    from histodistill.select import community_prototypes
+
+    emb, df = line_communities([[0, 1]], [[0.1, 0.2]])
+    with pytest.raises(HistodistillError, match="select.infodist_plus.pick"):
+        community_prototypes(emb, df, 1, pick="centre")
+    with pytest.raises(HistodistillError, match="select.infodist_plus.quota"):
+        community_prototypes(emb, df, 1, quota="area")
+
+
+def digits_class_communities(knn: int | None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Real Infomap output: the paper's graph (or a capped one) over one class of scikit-learn digits, pixel space."""
+    from sklearn.datasets import load_digits
+
+    from histodistill.graph import GraphConfig, build_graph
+
+    d = load_digits()
+    emb = d.data[d.target == 3].astype(np.float64)
+    return emb, find_communities(build_graph(emb, GraphConfig(knn=knn)), trials=2, seed=42)
+
+
+def test_on_real_infomap_output_every_infomap_rank_orders_a_module_alike_and_the_medoid_does_not():
+    """The docstring's claim, on real output: within every module modular centrality is monotone in node flow, and a
+    node's enter and exit flow equal its flow (no self-links), so the four rank options select the same images; the
+    embedding-based medoid pick of infodist_plus differs."""
+    from histodistill.select import RANKS, community_prototypes
+
+    emb, df = digits_class_communities(knn=10)
+    assert df["module"].nunique() >= 3
+    for _, grp in df.groupby("module"):
+        orders = {r: grp.sort_values([r, "node"], ascending=[False, True])["node"].tolist() for r in RANKS}
+        assert len({tuple(o) for o in orders.values()}) == 1, orders
+    budget = 2 * df["module"].nunique()
+    mc = select_by_communities(df, budget, "modular_centrality")
+    for rank in RANKS:
+        assert select_by_communities(df, budget, rank).tolist() == mc.tolist()
+    hubs = community_prototypes(emb, df, budget, pick="hub", quota="equal", merge=False)
+    assert set(hubs.tolist()) == set(mc.tolist())  # the equal-quota hub pick is the paper's selection
+    medoids = community_prototypes(emb, df, budget, quota="equal", merge=False)
+    assert len(set(medoids.tolist()) - set(mc.tolist())) >= df["module"].nunique()  # most modules' picks differ

@@ -84,6 +84,28 @@ def test_infodist_selection_skips_filtered_images(tmp_path):
     np.testing.assert_array_equal(infodist_indices(labels, files, 2, "modular_centrality", keep), [3, 1, 6, 10])
 
 
+def test_infodist_plus_selection_skips_filtered_images_and_maps_class_nodes_to_pool_rows(tmp_path):
+    from histodistill.subsets import prototype_indices
+
+    labels = np.repeat([0, 1], 6)
+    # 1-D embeddings: per class module 0 at 0, 1, 2 (medoid node 1) and module 1 at 10, 11, 12 (medoid node 4)
+    emb = np.tile([0.0, 1.0, 2.0, 10.0, 11.0, 12.0], 2)[:, None]
+    files = []
+    for c in (0, 1):
+        df = pd.DataFrame(
+            {"node": range(6), "module": [0, 0, 0, 1, 1, 1], "modular_centrality": 0.5, "flow": 1 / 6}
+            | {"enter_flow": 0.0, "exit_flow": 0.0}
+        )
+        files.append(tmp_path / f"class_{c}.tsv")
+        df.to_csv(files[-1], sep="\t", index=False)
+    np.testing.assert_array_equal(sorted(prototype_indices(labels, emb, files, 2)), [1, 4, 7, 10])
+    keep = np.ones(12, bool)
+    keep[[1, 2, 10]] = False  # class 0 keeps 0 and module 1; class 1 loses the medoid of its module 1
+    picked = sorted(prototype_indices(labels, emb, files, 2, keep))
+    assert picked == [0, 4, 7, 9] or picked == [0, 4, 7, 11]  # 11 and 12: nearest the kept mean 11.5
+    assert not set(picked) & {1, 2, 10}
+
+
 @pytest.mark.parametrize(
     "section, key, value",
     [

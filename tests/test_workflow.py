@@ -18,17 +18,15 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     config, ds = smoke_run
     summary = pd.read_csv(ds / "tables" / "summary.csv")
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
-    methods = ("infodist", "random_synthetic", "kmeans", "herding", "kcenter", "random_real", "dm", "dc", "dsa", "mtt")
+    methods = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "random_real", "dm", "dc", "dsa", "mtt")
     for method in methods:
         assert {(method, "1"), (method, "3")} <= rows
     assert ("full_real", "all") in rows
-    # the ablation block adds one method per combination (here: the paper's uncapped graph)
-    assert {
-        ("infodist-convnet-paper-modular_centrality", "1"),
-        ("infodist-convnet-paper-modular_centrality", "3"),
-    } <= rows
     assert (summary["n_seeds"] == 2).all()
     assert summary["acc_mean"].between(0, 1).all() and summary["auc_mean"].between(0, 1).all()
+    # every evaluation also reports the real validation split, and the summary ranks the methods by it
+    assert summary["val_acc_mean"].between(0, 1).all()
+    assert "Ranked by validation accuracy" in (ds / "tables" / "summary.md").read_text()
     for name in ("accuracy.png", "samples_infodist_ipc3.png"):
         assert (ds / "figures" / name).stat().st_size > 1000
     subset = np.load(ds / "subsets" / "infodist_ipc3.npz")
@@ -38,7 +36,8 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     assert set(quality["per_class"]) == {str(c) for c in range(10)}
     graph = pd.read_csv(ds / "tables" / "graph_stats.csv")
     assert len(graph) == 20 and (graph["n_modules"] >= 1).all()
-    capped, paper = graph[graph["graph"] == "convnet"], graph[graph["graph"] == "convnet+paper"]
+    # infodist: the paper's uncapped graph; infodist_plus: its own graph, capped at 10 out-edges per node
+    paper, capped = graph[graph["graph"] == "convnet"], graph[graph["graph"] == "convnet+plus"]
     assert (capped["n_edges"] <= 10 * capped["n_nodes"]).all() and paper["n_edges"].sum() > capped["n_edges"].sum()
     for rule_log in ("train_denoiser.log", "build_graph_convnet_class_0.log", "summarise.log"):
         assert (ds / "logs" / rule_log).stat().st_size > 0
@@ -58,7 +57,7 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
 def test_privacy_audit_flags_real_images_and_filtered_pool_sets_have_no_near_copies(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
-    assert len(table) == 22  # every shared subset (all but full real) is audited
+    assert len(table) == 18  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
     pool_based = table[table["source"] == "pool"]
     # one member definition (the train split): real training images are near copies and fail the gate
@@ -84,7 +83,7 @@ def test_share_packages_load_back_to_the_subset_files(smoke_run):
 
     _, ds = smoke_run
     index = pd.read_csv(ds / "share" / "index.csv")
-    assert len(index) == 22  # every shared set: 6 selectors + 4 distillers + 1 ablation variant, IPC 1 and 3
+    assert len(index) == 18  # every shared set: 5 selectors + 4 distillers, IPC 1 and 3
     assert not index.loc[index["set"].str.startswith("random_real"), "shared"].any()
     assert index.loc[~index["shared"], "reasons"].str.len().gt(0).all()  # every refusal says why
     for name in index.loc[index["shared"], "set"]:
@@ -112,7 +111,7 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
     assert set(jobs) <= {
         "find_communities",
         "select_infodist",
-        "select_ablation",
+        "select_infodist_plus",
         "privacy_audit",
         "privacy_table",
         "share",
@@ -121,8 +120,8 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "sample_grid",
         "all",
     }
-    assert jobs["find_communities"] == 20 and jobs["select_infodist"] == 2 and jobs["select_ablation"] == 2
-    assert jobs["evaluate_subset"] == 4  # InfoDist and its ablation variant at IPC 1 and 3, nothing else
+    assert jobs["find_communities"] == 20 and jobs["select_infodist"] == 2 and jobs["select_infodist_plus"] == 2
+    assert jobs["evaluate_subset"] == 4  # infodist and infodist_plus at IPC 1 and 3, nothing else
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):
@@ -169,6 +168,8 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
         ({"pool": {"guidance": -1}}, "guidance"),
         ({"select": {"methods": ["dm", "nosuchmethod"]}}, "select.methods.1: 'nosuchmethod' is not one of"),
         ({"distill": {"dm": {"init": "zeros"}}}, "distill.dm.init: 'zeros' is not one of ['real', 'noise']"),
+        ({"select": {"infodist_plus": {"graph": {"kn": 5}}}}, "select.infodist_plus.graph.kn"),
+        ({"select": {"infodist_plus": {"pick": "centre"}}}, "select.infodist_plus.pick: 'centre' is not one of"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, message):
@@ -195,7 +196,7 @@ def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump(cfg))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 22  # every selector (6 methods + 4 distillers + 1 ablation variant) at IPC 1 and 3
+    assert len(targets) == 18  # every selector (5 methods + 4 distillers) at IPC 1 and 3
     # and metrics: the pool's quality and the evaluation of a pool subset and a real subset, both seeds
     metrics = ["pool/quality.json"]
     metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc1", "random_real_ipc1") for k in (0, 1)]

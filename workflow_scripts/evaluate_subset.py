@@ -37,7 +37,17 @@ def main(smk, device):
         batch_seeds,
     )
     results = evaluate_subset(
-        images, labels, real["test_images"], real["test_labels"], n_classes, cfg, params["seeds"], device, batch_seeds
+        images,
+        labels,
+        real["test_images"],
+        real["test_labels"],
+        n_classes,
+        cfg,
+        params["seeds"],
+        device,
+        batch_seeds,
+        val_images=real["val_images"],
+        val_labels=real["val_labels"],
     )
     for result, out in zip(results, smk.output):
         result["subset"] = smk.wildcards.subset

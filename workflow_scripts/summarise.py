@@ -13,6 +13,7 @@ from histodistill.report import (
     class_accuracy_markdown,
     collect_results,
     markdown_table,
+    validation_ranking_markdown,
     with_class_accuracy,
 )
 from histodistill.workflow import run_job
@@ -26,6 +27,9 @@ def main(smk, device):
         pd.DataFrame([json.load(open(p)) for p in smk.input.graph_stats]) if smk.input.graph_stats else pd.DataFrame()
     )
     text = f"{smk.params.dataset}: classes {', '.join(smk.params.class_names)}\n\n" + markdown_table(summary)
+    ranking = validation_ranking_markdown(summary)
+    if ranking:
+        text += "\nRanked by validation accuracy (%, mean ± std over seeds; choose on val, report test)\n\n" + ranking
     per_class = class_accuracy_markdown(summary)
     if per_class:
         text += "\nPer-class test accuracy (%, mean over seeds)\n\n" + per_class

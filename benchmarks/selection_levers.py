@@ -1,0 +1,184 @@
+"""The levers of `infodist_plus`, measured on the files of a finished run: validation and test accuracy, paired seeds.
+
+    .venv/bin/python benchmarks/selection_levers.py --results results/digits_16 [--config config.yaml]
+        [--seeds 0 1 2 3 4] [--ipc 1 10] [--variants NAME ...] [--out results/digits_16/tables/levers]
+
+Every variant selects from the same pool, embeddings and privacy filter as the run (`pool/`, `embeddings/`,
+`pool/privacy_filter.npz`), builds its graphs and Infomap communities with the run's settings, and is evaluated with
+the run's `evaluate:` protocol on the same seeds (paired: seed s trains the same initial network for every variant).
+Writes `{out}.csv` (one row per variant, IPC and seed) and `{out}.md`: mean ± std of validation and test accuracy,
+and each variant's paired difference to k-means and to random synthetic (mean and std over seeds). Choose on the
+validation columns; report the test columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from histodistill.accel import resolve_switch  # noqa: E402
+from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
+from histodistill.graph import GraphConfig, build_graph  # noqa: E402
+from histodistill.io import load_npy, load_npz  # noqa: E402
+from histodistill.pool import load_pool  # noqa: E402
+from histodistill.select import (  # noqa: E402
+    community_prototypes,
+    find_communities,
+    select_by_communities,
+    select_kmeans,
+    select_random,
+)
+
+# name -> (kind, graph overrides, settings). `paper` is infodist as the paper defines it.
+VARIANTS: dict[str, tuple[str, dict, dict]] = {
+    "random_synthetic": ("random", {}, {}),
+    "kmeans": ("kmeans", {}, {}),
+    "infodist": ("paper", {"knn": None}, {}),
+    "infodist-knn10": ("paper", {"knn": 10}, {}),
+    "plus-knn10-hub-equal-merge": ("plus", {"knn": 10}, {"pick": "hub", "quota": "equal", "merge": True}),
+    "plus-knn10-medoid-equal": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "equal", "merge": False}),
+    "plus-knn10-medoid-size": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "size", "merge": False}),
+    "plus-knn10-medoid-size-merge": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "size", "merge": True}),
+    "plus-knn10-medoid-flow-merge": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "flow", "merge": True}),
+    "plus-knn5-medoid-size-merge": ("plus", {"knn": 5}, {"pick": "medoid", "quota": "size", "merge": True}),
+    "plus-paper-medoid-size-merge": ("plus", {"knn": None}, {"pick": "medoid", "quota": "size", "merge": True}),
+}
+
+
+def resolved_config(path: Path) -> dict:
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load(path.read_text())
+    validate(cfg, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
+    return cfg
+
+
+def class_communities(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, pd.DataFrame]:
+    settings = {**cfg["graph"], **graph}
+    gcfg = GraphConfig(**{k: v for k, v in settings.items() if k in GraphConfig.__dataclass_fields__})
+    out = {}
+    for c in np.unique(labels):
+        e = np.asarray(emb[labels == c], dtype=np.float64)
+        out[int(c)] = find_communities(build_graph(e, gcfg), cfg["select"]["trials"], cfg["select"]["seed"])
+    return out
+
+
+def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, seed: int) -> np.ndarray:
+    """Global pool indices, class by class, among the kept images (as the workflow's selection rules)."""
+    chosen = []
+    for c in np.unique(labels):
+        nodes = np.where(labels == c)[0]
+        kept_local = np.where(keep[nodes])[0]
+        e = np.asarray(emb[nodes], dtype=np.float64)
+        if kind == "random":
+            local = kept_local[select_random(len(kept_local), ipc, np.random.default_rng([seed, int(c)]))]
+        elif kind == "kmeans":
+            local = kept_local[select_kmeans(e[kept_local].astype(np.float32), ipc, seed + int(c))]
+        else:
+            df = communities[int(c)]
+            df = df[df["node"].isin(kept_local)]
+            if kind == "paper":
+                local = select_by_communities(df, ipc, "modular_centrality")
+            else:
+                local = community_prototypes(e, df, ipc, seed=seed + int(c), **settings)
+        chosen.append(nodes[np.asarray(local)])
+    return np.concatenate(chosen)
+
+
+def markdown(rows: pd.DataFrame) -> str:
+    lines = []
+    for ipc, grp in rows.groupby("ipc"):
+        base = {b: grp[grp["variant"] == b].set_index("seed") for b in ("kmeans", "random_synthetic")}
+        lines += [
+            f"\nIPC {ipc} ({grp['seed'].nunique()} paired seeds; accuracy in %)\n",
+            "| variant | val ACC | test ACC | val − k-means | test − k-means | test − random synthetic |",
+            "|---|---|---|---|---|---|",
+        ]
+        order = grp.groupby("variant")["val_acc"].mean().sort_values(ascending=False).index
+        for v in order:
+            g = grp[grp["variant"] == v].set_index("seed")
+
+            def diff(col: str, b: str) -> str:
+                d = 100 * (g[col] - base[b].loc[g.index, col])
+                return f"{d.mean():+.1f} ± {d.std(ddof=1):.1f}"
+
+            lines.append(
+                f"| {v} | {100 * g['val_acc'].mean():.1f} ± {100 * g['val_acc'].std(ddof=1):.1f} "
+                f"| {100 * g['acc'].mean():.1f} ± {100 * g['acc'].std(ddof=1):.1f} "
+                f"| {diff('val_acc', 'kmeans')} | {diff('acc', 'kmeans')} | {diff('acc', 'random_synthetic')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, required=True, help="a finished run's dataset folder")
+    ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    cfg = resolved_config(args.config)
+    out = args.out or args.results / "tables" / "levers"
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    net = cfg["embed"]["net"]
+    images, labels = load_pool(sorted(str(p) for p in (args.results / "pool").glob("shard_*.npz")))
+    emb = load_npy(args.results / "embeddings" / f"{net}.npy", mmap_mode="r")
+    keep = load_npz(args.results / "pool" / "privacy_filter.npz", required=("keep",))["keep"].astype(bool)
+    real = load_npz(args.results / "data" / "real.npz")
+    n_classes = int(real["n_classes"])
+    params = cfg["evaluate"]
+    tcfg = train_config_for(params["models"][0], params, full_real=False)
+    batch_seeds = resolve_switch(params["batch_seeds"], device)
+    seed = cfg["select"]["baseline_seed"]
+
+    graphs: dict[str, dict[int, pd.DataFrame]] = {}
+    rows = []
+    for name in args.variants:
+        kind, graph, settings = VARIANTS[name]
+        key = repr(sorted(graph.items()))
+        if kind in ("paper", "plus") and key not in graphs:
+            graphs[key] = class_communities(emb, labels, graph, cfg)
+        for ipc in args.ipc:
+            idx = select(kind, settings, ipc, emb, labels, keep, graphs.get(key), seed)
+            start = time.perf_counter()
+            results = evaluate_subset(
+                images[idx],
+                labels[idx],
+                real["test_images"],
+                real["test_labels"],
+                n_classes,
+                tcfg,
+                args.seeds,
+                device,
+                batch_seeds,
+                val_images=real["val_images"],
+                val_labels=real["val_labels"],
+            )
+            for r in results:
+                rows.append({"variant": name, "ipc": ipc, "seed": r["seed"], "val_acc": r["val_acc"], "acc": r["acc"]})
+            accs = [100 * r["acc"] for r in results]
+            print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    table = pd.DataFrame(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(f"{out}.csv", index=False, float_format="%.6f")
+    text = f"{args.results} — {params['models'][0]}, {params['epochs']} epochs, seeds {args.seeds}\n" + markdown(table)
+    Path(f"{out}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
