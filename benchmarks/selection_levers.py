@@ -50,8 +50,9 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "plus-knn10-medoid-size": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "size", "merge": False}),
     "plus-knn10-medoid-size-merge": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "size", "merge": True}),
     "plus-knn10-medoid-flow-merge": ("plus", {"knn": 10}, {"pick": "medoid", "quota": "flow", "merge": True}),
-    "plus-knn5-medoid-size-merge": ("plus", {"knn": 5}, {"pick": "medoid", "quota": "size", "merge": True}),
+    "plus-knn10-local_hub-size-merge": ("plus", {"knn": 10}, {"pick": "local_hub", "quota": "size", "merge": True}),
     "plus-paper-medoid-size-merge": ("plus", {"knn": None}, {"pick": "medoid", "quota": "size", "merge": True}),
+    "plus-paper-local_hub-size-merge": ("plus", {"knn": None}, {"pick": "local_hub", "quota": "size", "merge": True}),
 }
 
 
@@ -146,6 +147,8 @@ def main() -> None:
     seed = cfg["select"]["baseline_seed"]
 
     graphs: dict[str, dict[int, pd.DataFrame]] = {}
+    done: dict[tuple[int, ...], list[dict]] = {}  # a selection another variant already made is not retrained
+    seen: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
     rows = []
     for name in args.variants:
         kind, graph, settings = VARIANTS[name]
@@ -155,7 +158,8 @@ def main() -> None:
         for ipc in args.ipc:
             idx = select(kind, settings, ipc, emb, labels, keep, graphs.get(key), seed)
             start = time.perf_counter()
-            results = evaluate_subset(
+            key_idx = tuple(sorted(idx.tolist()))
+            results = done.get(key_idx) or evaluate_subset(
                 images[idx],
                 labels[idx],
                 real["test_images"],
@@ -168,10 +172,14 @@ def main() -> None:
                 val_images=real["val_images"],
                 val_labels=real["val_labels"],
             )
+            done[key_idx] = results
+            same = next((v for v, i in seen.items() if i == (ipc, key_idx)), None)
+            seen[name, ipc] = (ipc, key_idx)
             for r in results:
                 rows.append({"variant": name, "ipc": ipc, "seed": r["seed"], "val_acc": r["val_acc"], "acc": r["acc"]})
             accs = [100 * r["acc"] for r in results]
-            print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s)", flush=True)
+            note = f", the same images as {same[0]}" if same else ""
+            print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s{note})", flush=True)
     table = pd.DataFrame(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(f"{out}.csv", index=False, float_format="%.6f")

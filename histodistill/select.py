@@ -22,7 +22,7 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # equal its flow when it has no self-link (our graphs have none), so all four ranks order a module's nodes the same
 # way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
 # embedding-based pick of `community_prototypes` (infodist_plus's medoid) is the order that differs.
-PROTOTYPE_PICKS = ("medoid", "hub")
+PROTOTYPE_PICKS = ("medoid", "hub", "local_hub")
 PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
@@ -153,6 +153,19 @@ def _medoids(emb: np.ndarray, count: int, seed: int) -> np.ndarray:
     return select_kmeans(emb, count, seed)
 
 
+def _local_hubs(emb: np.ndarray, flow: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` representatives of a group: split it by k-means into `count` parts (one part for one) and take each
+    part's most visited node (highest Infomap flow; ties to the lower row)."""
+    if count == 1:
+        parts = [np.arange(len(emb))]
+    else:
+        from sklearn.cluster import KMeans
+
+        assign = KMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(emb)
+        parts = [np.where(assign == j)[0] for j in range(count)]
+    return np.asarray([int(p[np.argmax(flow[p])]) for p in parts], dtype=np.int64)
+
+
 def community_prototypes(
     emb: np.ndarray,
     communities: pd.DataFrame,
@@ -168,8 +181,10 @@ def community_prototypes(
     With more communities than the budget (K > B) and `merge`, the communities are merged by Ward agglomeration into
     B groups (without `merge`: the B largest by flow, as the paper); then every group gets a quota: one each plus the
     rest in proportion to its `size` or `flow` (D'Hondt), or `equal` (the paper's ⌊B/K⌋ + 1 for the largest, topped
-    up). A group gives its `medoid` (the image nearest its mean; k-means' nearest images for a quota above one) or
-    its `hub`s (highest modular centrality). With B = 1 and `merge`, the pick is the class's own medoid."""
+    up). A group gives its `medoid` (the image nearest its mean; k-means' nearest images for a quota above one), its
+    `hub`s (highest modular centrality, as the paper), or its `local_hub`s (k-means splits the group into as many
+    parts as its quota; each part gives its highest-flow node). With B = 1 and `merge`, the group is the whole class:
+    its medoid, or its most visited node (the paper's pick when the class is one module)."""
     if pick not in PROTOTYPE_PICKS:
         raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
     if quota not in PROTOTYPE_QUOTAS:
@@ -205,7 +220,10 @@ def community_prototypes(
         rows = np.where(groups == g)[0]
         if count == 0:
             continue
-        if pick == "hub":
+        if pick == "local_hub":
+            flow = gdf["flow"].to_numpy()[rows]
+            chosen.extend(int(nodes[rows[i]]) for i in _local_hubs(x[rows], flow, int(count), seed + int(g)))
+        elif pick == "hub":
             ranked = gdf.iloc[rows].sort_values(["modular_centrality", "node"], ascending=[False, True], kind="stable")
             chosen.extend(int(v) for v in ranked["node"].to_numpy()[:count])
         else:

@@ -98,7 +98,7 @@ def test_feasibility_runs_end_to_end_on_the_two_embedded_datasets(tmp_path):
         select={"methods": ["random_real", "dm"]},
     )
     settings = yaml.safe_load(config.read_text())
-    settings.pop("ablation")  # no InfoDist variants: nothing needs the generator
+    settings.pop("ablation", None)  # no InfoDist variants: nothing needs the generator
     config.write_text(yaml.safe_dump(settings))
     assert "digits_8_train_autoencoder" not in planned_jobs(config, "-s", "feasibility.smk")
     snakemake(config, "-s", "feasibility.smk", check=True)

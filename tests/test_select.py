@@ -262,6 +262,18 @@ def test_each_community_gives_its_medoid_or_its_hub_with_quota_by_size():
     assert community_prototypes(emb, df, 8).tolist().__len__() == 8
 
 
+def test_local_hub_takes_the_most_visited_node_of_each_part():
+    from histodistill.select import community_prototypes
+
+    # one module: two clumps, at 0-2 and at 10-12; flow peaks at node 2 (first clump) and node 3 (second clump)
+    emb, df = line_communities([[0, 1, 2, 10, 11, 12]], [[0.1, 0.2, 0.3, 0.6, 0.5, 0.4]])
+    df["flow"] = [0.10, 0.15, 0.20, 0.25, 0.18, 0.12]
+    assert community_prototypes(emb, df, 1, pick="local_hub").tolist() == [3]  # the class's most visited node
+    assert sorted(community_prototypes(emb, df, 2, pick="local_hub").tolist()) == [2, 3]  # one per clump
+    assert sorted(community_prototypes(emb, df, 2, pick="hub").tolist()) == [3, 4]  # top-2: both in one clump
+    assert sorted(community_prototypes(emb, df, 2, pick="medoid").tolist()) == [1, 4]
+
+
 def test_bad_infodist_plus_settings_name_the_key():
     from histodistill.select import community_prototypes
 

@@ -141,7 +141,8 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
-    assert jobs["privacy_filter"] == 1 and jobs["select_infodist"] == 2 and jobs["select_pool_baseline"] == 8
+    assert jobs["privacy_filter"] == 1 and jobs["select_infodist"] == 2 and jobs["select_pool_baseline"] == 4
+    assert jobs["select_infodist_plus"] == 2
     assert not set(jobs) & {
         "train_autoencoder",
         "train_denoiser",
