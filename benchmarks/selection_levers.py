@@ -1,7 +1,7 @@
 """The levers of `infodist_plus`, measured on the files of a finished run: validation and test accuracy, paired seeds.
 
     .venv/bin/python benchmarks/selection_levers.py --results results/digits_16 [--config config.yaml]
-        [--seeds 0 1 2 3 4] [--ipc 1 10] [--variants NAME ...] [--out results/digits_16/tables/levers]
+        [--seeds 0 1 2 3 4] [--ipc 1 10] [--variants NAME ...] [--out results/digits_16/tables/levers] [--threads N]
 
 Every variant selects from the same pool, embeddings and privacy filter as the run (`pool/`, `embeddings/`,
 `pool/privacy_filter.npz`), builds its graphs and Infomap communities with the run's settings, and is evaluated with
@@ -129,10 +129,12 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args()
     cfg = resolved_config(args.config)
     out = args.out or args.results / "tables" / "levers"
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     net = cfg["embed"]["net"]
@@ -177,12 +179,12 @@ def main() -> None:
             seen[name, ipc] = (ipc, key_idx)
             for r in results:
                 rows.append({"variant": name, "ipc": ipc, "seed": r["seed"], "val_acc": r["val_acc"], "acc": r["acc"]})
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows).to_csv(f"{out}.csv", index=False, float_format="%.6f")  # so far (a long run may stop)
             accs = [100 * r["acc"] for r in results]
             note = f", the same images as {same[0]}" if same else ""
             print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s{note})", flush=True)
     table = pd.DataFrame(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(f"{out}.csv", index=False, float_format="%.6f")
     text = f"{args.results} — {params['models'][0]}, {params['epochs']} epochs, seeds {args.seeds}\n" + markdown(table)
     Path(f"{out}.md").write_text(text)
     print(text)

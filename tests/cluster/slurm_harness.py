@@ -38,15 +38,21 @@ from conftest import planned_jobs, write_config  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 N_FAKE_GPUS = 2
-GPU_RULES = {
-    "train_autoencoder",
-    "train_denoiser",
-    "sample_pool_shard",
-    "train_embedder",
-    "embed_pool",
-    "evaluate_subset",
-    "privacy_audit",
-}
+
+
+def declared_rules() -> tuple[set[str], set[str]]:
+    """(GPU rules, CPU rules) as rules/*.smk declare them: a GPU rule has the resource gpu=1 (read from the rule
+    files, so that a rule added later is checked too)."""
+    gpu, cpu = set(), set()
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", smk.read_text()):
+            name = re.search(r"^rule (\w+):", block, re.M)
+            if name:
+                (gpu if re.search(r"resources:\s*\n\s*gpu=1", block) else cpu).add(name.group(1))
+    return gpu, cpu
+
+
+GPU_RULES, CPU_RULES = declared_rules()
 JOB_LINE = re.compile(r"SLURM job (\d+) on (\S+), GPUs (\S+) \(CUDA_VISIBLE_DEVICES (\S+)\)")
 
 
@@ -257,21 +263,6 @@ def parse_squeue(out: str) -> list[dict[str, str]]:
 def rule_of_comment(comment: str) -> str:
     """The plugin comments each job `rule_{rule}` or `rule_{rule}_wildcards_{wildcards}`."""
     return comment.removeprefix("rule_").split("_wildcards_")[0]
-
-
-CPU_RULES = {
-    "data",
-    "summarise",
-    "sample_grid",
-    "build_graph",
-    "pool_quality",
-    "privacy_table",
-    "find_communities",
-    "select_infodist",
-    "select_ablation",
-    "select_pool_baseline",
-    "select_random_real",
-}
 
 
 def main() -> int:
