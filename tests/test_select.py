@@ -221,6 +221,8 @@ def test_proportional_quota_is_dhondt_with_one_each_and_capacity():
     assert proportional_quota(np.array([10, 5, 1]), np.array([10, 5, 1]), 6).tolist() == [4, 1, 1]
     assert proportional_quota(np.array([10, 5, 1]), np.array([2, 5, 1]), 6).tolist() == [2, 3, 1]  # group 0 full
     assert proportional_quota(np.array([1, 1]), np.array([3, 3]), 3).tolist() == [2, 1]  # tie: lower index
+    # 10:8 over 5 images: D'Hondt gives [3, 2] (5 > 4, 4 > 3.33, 3.33 > 2.67); all-to-the-largest would give [4, 1]
+    assert proportional_quota(np.array([10, 8]), np.array([9, 9]), 5).tolist() == [3, 2]
     with pytest.raises(HistodistillError):
         proportional_quota(np.array([1, 1, 1]), np.array([3, 3, 3]), 2)
 
