@@ -204,9 +204,8 @@ def community_prototypes(
             keep = np.isin(groups, list(top))
             df, x, groups, nodes = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep]
     gdf = df.assign(group=groups)
-    stats = gdf.groupby("group").agg(flow=("flow", "sum"), size=("node", "size")).reset_index()
-    stats = stats.sort_values(["flow", "size", "group"], ascending=[False, False, True], kind="stable")
-    gids, sizes, flows = stats["group"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
+    stats = module_order(df.assign(module=groups))  # groups largest first, as modules are ordered
+    gids, sizes, flows = stats["module"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
     if quota == "equal":
         q = np.asarray(allocate_quota(len(gids), budget), dtype=np.int64)
         q = np.minimum(q, sizes)

@@ -70,11 +70,17 @@ def read_communities(path: str | os.PathLike, n_nodes: int) -> pd.DataFrame:
     return df
 
 
-def infodist_indices(
-    labels: np.ndarray, community_files: list[str], ipc: int, rank: str, keep: np.ndarray | None = None
+def _select_from_communities(
+    labels: np.ndarray,
+    community_files: list[str],
+    ipc: int,
+    keep: np.ndarray | None,
+    select_class: Callable[[int, np.ndarray, pd.DataFrame], np.ndarray],
+    method: str,
 ) -> np.ndarray:
-    """Global pool indices chosen by InfoDist for every class (community file c holds class c). With a keep-mask
-    (the privacy filter), the communities are restricted to the kept images before the selection."""
+    """Global pool indices for every class (community file c holds class c): `select_class(c, class_nodes,
+    communities)` picks node ids from the class's communities, restricted to the images the keep-mask (the privacy
+    filter) keeps."""
     keep = np.ones(len(labels), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     if keep.shape != labels.shape:
         raise HistodistillError(f"privacy filter: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
@@ -84,10 +90,21 @@ def infodist_indices(
         class_nodes = np.where(labels == c)[0]
         df = read_communities(community_files[c], len(class_nodes))
         local = np.searchsorted(class_nodes, kept[members])  # kept images' node ids within the class
-        chosen = select_by_communities(df[df["node"].isin(local)], ipc, rank)
+        chosen = select_class(c, class_nodes, df[df["node"].isin(local)])
         return np.searchsorted(local, chosen)
 
-    return kept[per_class_selection(labels[kept], ipc, pick, where=f"select infodist (IPC {ipc}, after the filter)")]
+    where = f"select {method} (IPC {ipc}, after the filter)"
+    return kept[per_class_selection(labels[kept], ipc, pick, where=where)]
+
+
+def infodist_indices(
+    labels: np.ndarray, community_files: list[str], ipc: int, rank: str, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """Global pool indices chosen by InfoDist for every class (community file c holds class c). With a keep-mask
+    (the privacy filter), the communities are restricted to the kept images before the selection."""
+    return _select_from_communities(
+        labels, community_files, ipc, keep, lambda c, nodes, df: select_by_communities(df, ipc, rank), "infodist"
+    )
 
 
 def prototype_indices(
@@ -103,19 +120,9 @@ def prototype_indices(
 ) -> np.ndarray:
     """Global pool indices chosen by `infodist_plus` (community file c holds class c; `emb` holds every pool image's
     embedding in pool order); with a keep-mask, among the kept images only."""
-    keep = np.ones(len(labels), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    if keep.shape != labels.shape:
-        raise HistodistillError(f"privacy filter: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
-    kept = np.where(keep)[0]
 
-    def choose(c: int, members: np.ndarray) -> np.ndarray:
-        class_nodes = np.where(labels == c)[0]
-        df = read_communities(community_files[c], len(class_nodes))
-        local = np.searchsorted(class_nodes, kept[members])
+    def select_class(c: int, class_nodes: np.ndarray, df: pd.DataFrame) -> np.ndarray:
         class_emb = np.asarray(emb[class_nodes], dtype=np.float64)
-        communities = df[df["node"].isin(local)]
-        chosen = community_prototypes(class_emb, communities, ipc, pick, quota, merge, seed=seed + c)
-        return np.searchsorted(local, chosen)
+        return community_prototypes(class_emb, df, ipc, pick, quota, merge, seed=seed + c)
 
-    where = f"select infodist_plus (IPC {ipc}, after the filter)"
-    return kept[per_class_selection(labels[kept], ipc, choose, where=where)]
+    return _select_from_communities(labels, community_files, ipc, keep, select_class, "infodist_plus")
