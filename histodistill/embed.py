@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint
-from .errors import HistodistillError
 from .images import to_model_space
 from .nets import build_classifier
 from .train import TrainConfig, embed_images, predict_logits, train_classifier
@@ -73,18 +72,3 @@ def embed(images: np.ndarray, model: nn.Module | None, device: torch.device) -> 
     if model is None:
         return to_model_space(images).reshape(len(images), -1).numpy().astype(np.float32)
     return embed_images(model, images, device).astype(np.float32)
-
-
-def check_embedding_file(path: str, emb: np.ndarray, n_pool: int) -> None:
-    if emb.ndim != 2 or len(emb) != n_pool:
-        raise HistodistillError(
-            f"{path}: {emb.shape[0] if emb.ndim else 0} embedding rows but the pool has {n_pool} images; rerun embed_pool"
-        )
-    block = 1024  # rows at a time: a memory-mapped pixel embedding is never materialised whole
-    rows = np.concatenate(
-        [s + np.where(~np.isfinite(emb[s : s + block]).all(axis=1))[0] for s in range(0, len(emb), block)] or [[]]
-    ).astype(np.int64)
-    if len(rows):
-        raise HistodistillError(
-            f"{path}: {len(rows)} rows contain NaN/inf (first: {rows[:5].tolist()}); retrain the embedder"
-        )

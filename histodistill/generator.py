@@ -17,6 +17,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -329,9 +330,14 @@ def train_denoiser(
     precision: str = "fp32",
     resident_limit: int = RESIDENT_LIMIT,
     latent_limit: int = LATENT_LIMIT,
+    on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
     final checkpoint dict (EMA weights) for sampling.
+
+    `on_step(done, snapshot)`, if given, is called after every step with the steps done so far and a function that
+    returns the sampling checkpoint (EMA weights) at that step; the learning rate is constant after warm-up, so the
+    snapshot at step s of a longer run equals the final checkpoint of an s-step run (benchmarks/generator_leakage.py).
 
     The latent posterior (mean, std) of every train image is computed once and kept on the device when both fit in
     `latent_limit` bytes; otherwise each batch is encoded as it is drawn (images streamed as in train_autoencoder)."""
@@ -407,6 +413,8 @@ def train_denoiser(
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - decay)
         done = step + 1
+        if on_step is not None:
+            on_step(done, lambda: _sampling_checkpoint(ema, cfg, n_classes, latent_channels, latent_size, done))
         if done % 100 == 0 or done == cfg.steps:
             log.info("denoiser step %d loss %.4f lr %.2e", done, loss.item(), sched.get_last_lr()[0])
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
@@ -423,22 +431,35 @@ def train_denoiser(
                 },
             )
             log.info("checkpoint at step %d -> %s", done, checkpoint_path)
+    return _sampling_checkpoint(ema, cfg, n_classes, latent_channels, latent_size, cfg.steps)
+
+
+def _sampling_checkpoint(
+    ema: nn.Module, cfg: DenoiserConfig, n_classes: int, latent_channels: int, latent_size: int, steps: int
+) -> dict[str, Any]:
+    """What sampling needs: the EMA weights and the latent and noise-schedule facts (`load_denoiser`)."""
     return {
         "kind": "denoiser",
         "arch": cfg.arch,
         "model_config": _plain(dict(ema.config)),
-        "state_dict": {k: v.cpu() for k, v in ema.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()},
         "n_classes": n_classes,
         "latent_channels": latent_channels,
         "latent_size": latent_size,
         "train_timesteps": cfg.train_timesteps,
         "beta_schedule": cfg.beta_schedule,
-        "steps_trained": cfg.steps,
+        "steps_trained": steps,
     }
 
 
 def load_denoiser(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    ckpt = load_checkpoint(path, required=("arch", "model_config", "state_dict", "n_classes"))
+    return denoiser_from_checkpoint(
+        load_checkpoint(path, required=("arch", "model_config", "state_dict", "n_classes")), device
+    )
+
+
+def denoiser_from_checkpoint(ckpt: dict[str, Any], device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """The sampling model (eval mode, no gradients) of a denoiser checkpoint dict, and the dict."""
     if ckpt["arch"] == "unet":
         from diffusers import UNet2DModel as cls
     else:

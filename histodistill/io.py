@@ -144,3 +144,19 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)
+
+
+def check_embedding_file(path: str, emb: np.ndarray, n_pool: int) -> None:
+    """An embedding matrix (possibly memory-mapped) has one finite row per pool image; else an error naming the file."""
+    if emb.ndim != 2 or len(emb) != n_pool:
+        raise HistodistillError(
+            f"{path}: {emb.shape[0] if emb.ndim else 0} embedding rows but the pool has {n_pool} images; rerun embed_pool"
+        )
+    block = 1024  # rows at a time: a memory-mapped pixel embedding is never materialised whole
+    rows = np.concatenate(
+        [s + np.where(~np.isfinite(emb[s : s + block]).all(axis=1))[0] for s in range(0, len(emb), block)] or [[]]
+    ).astype(np.int64)
+    if len(rows):
+        raise HistodistillError(
+            f"{path}: {len(rows)} rows contain NaN/inf (first: {rows[:5].tolist()}); retrain the embedder"
+        )

@@ -154,3 +154,29 @@ def load_codec_from(ckpt: dict, tmp_path) -> "object":
     path = tmp_path / "autoencoder.pt"
     torch.save(ckpt, path)
     return load_codec(path, torch.device("cpu"))
+
+
+def test_snapshot_at_step_s_of_a_longer_run_is_the_final_checkpoint_of_an_s_step_run(tmp_path):
+    """benchmarks/generator_leakage.py reads the leakage curve off one run: its snapshot at step 2 of 4 must be what a
+    2-step run shares (constant learning rate after warm-up, same random stream), and step 4 must differ from it."""
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:64], real["train_labels"][:64]
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=1, batch_size=16)
+    codec = load_codec_from(train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False), tmp_path)
+    base = dict(block_out_channels=(8, 16), batch_size=8, checkpoint_every=0, warmup_steps=1)
+    snapshots = {}
+    longer = train_denoiser(
+        codec, images, labels, 10, DenoiserConfig(steps=4, **base), 0, tmp_path / "a.pt", progress=False,
+        on_step=lambda done, snapshot: snapshots.__setitem__(done, snapshot()),
+    )  # fmt: skip
+    short = train_denoiser(
+        codec, images, labels, 10, DenoiserConfig(steps=2, **base), 0, tmp_path / "b.pt", progress=False
+    )
+    assert sorted(snapshots) == [1, 2, 3, 4] and snapshots[2]["steps_trained"] == 2
+    for key, value in short["state_dict"].items():
+        assert torch.equal(snapshots[2]["state_dict"][key], value), key
+        assert torch.equal(snapshots[4]["state_dict"][key], longer["state_dict"][key]), key
+    assert any(not torch.equal(snapshots[4]["state_dict"][k], v) for k, v in short["state_dict"].items())

@@ -162,7 +162,7 @@ def test_coreset_baselines_pick_distinct_sensible_images():
 
 
 def test_bad_selection_inputs_name_the_file_and_class():
-    from histodistill.embed import check_embedding_file
+    from histodistill.io import check_embedding_file
     from histodistill.select import check_budget
     from histodistill.subsets import per_class_selection
 
@@ -235,7 +235,9 @@ def line_communities(points: list[list[float]], centrality: list[list[float]]) -
             emb.append([x])
             rows.append((node, m, c, 1.0 / (m + 1), 0.0, 0.0))
             node += 1
-    return np.array(emb), pd.DataFrame(rows, columns=["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"])
+    return np.array(emb), pd.DataFrame(
+        rows, columns=["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
+    )
 
 
 def test_ipc1_with_merge_gives_the_class_medoid_not_the_largest_modules_hub():

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from histodistill.embed import check_embedding_file
+from histodistill.io import check_embedding_file
 from histodistill.graph import GraphConfig, build_graph, write_edges
 from histodistill.io import load_npy
 from histodistill.workflow import run_job

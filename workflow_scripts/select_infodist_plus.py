@@ -3,7 +3,7 @@ among the pool images the privacy filter keeps."""
 
 import numpy as np
 
-from histodistill.embed import check_embedding_file
+from histodistill.io import check_embedding_file
 from histodistill.errors import HistodistillError
 from histodistill.io import load_npy, load_npz
 from histodistill.pool import load_pool
