@@ -9,12 +9,14 @@ CONFIG ?= config.yaml
 
 .PHONY: run test test-slurm lint env clean
 
+# pip compiles bytecode on one core; installing without it and compiling once with every core is ~20 s faster on 2.
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -r requirements.txt
-	$(BIN)/pip install -q --no-deps medmnist==3.0.2
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q --no-compile torch==2.13.0
+	$(BIN)/pip install -q --no-compile -r requirements.txt
+	$(BIN)/pip install -q --no-compile --no-deps medmnist==3.0.2
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))") >/dev/null || true
 	touch $@
 
 env: $(BIN)/.installed
