@@ -9,7 +9,9 @@ rule train_embedder:
         f"{RESULTS}/benchmarks/train_embedder_{{net}}.tsv"
     wildcard_constraints:
         net="convnet|resnet18",
-    priority: 30
+    # First: it needs only the real data; started later, a 2-thread job waits for both cores to be free while the
+    # pool's selection chain waits for it.
+    priority: 60
     conda:
         "../envs/histodistill.yaml"
     threads: HEAVY_THREADS
@@ -33,6 +35,8 @@ rule embed_pool:
         f"{RESULTS}/logs/embed_pool_{{net}}.log",
     wildcard_constraints:
         net="convnet|resnet18|pixels",
+    # the selection chain (45) before evaluations and distillers (0), which fill the cores it leaves
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     threads: 1

@@ -10,6 +10,7 @@ rule build_graph:
         f"{RESULTS}/benchmarks/build_graph_{{gkey}}_class_{{c}}.tsv"
     wildcard_constraints:
         gkey=r"(convnet|resnet18|pixels)(\+[A-Za-z0-9]+)?",
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     threads: 1

@@ -11,6 +11,7 @@ rule privacy_train_embeddings:
         f"{RESULTS}/logs/privacy_train_embeddings.log",
     benchmark:
         f"{RESULTS}/benchmarks/privacy_train_embeddings.tsv"
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -62,6 +63,7 @@ rule privacy_filter:
         f"{RESULTS}/logs/privacy_filter.log",
     benchmark:
         f"{RESULTS}/benchmarks/privacy_filter.tsv"
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     threads: 1

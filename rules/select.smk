@@ -8,6 +8,7 @@ rule find_communities:
         f"{RESULTS}/logs/find_communities_{{gkey}}_class_{{c}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/find_communities_{{gkey}}_class_{{c}}.tsv"
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -30,6 +31,7 @@ rule select_infodist:
         f"{RESULTS}/logs/select_infodist_ipc{{ipc}}.log",
     wildcard_constraints:
         ipc=r"\d+",
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     params:
@@ -51,6 +53,7 @@ rule select_infodist_plus:
         f"{RESULTS}/logs/select_infodist_plus_ipc{{ipc}}.log",
     wildcard_constraints:
         ipc=r"\d+",
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     params:
@@ -77,6 +80,7 @@ rule select_ablation:
         graph="[A-Za-z0-9]+",
         rank="modular_centrality|flow|enter_flow|exit_flow",
         ipc=r"\d+",
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     params:
@@ -98,6 +102,7 @@ rule select_pool_baseline:
     wildcard_constraints:
         method="random_synthetic|kmeans|herding|kcenter",
         ipc=r"\d+",
+    priority: 45
     conda:
         "../envs/histodistill.yaml"
     params:
