@@ -46,7 +46,7 @@ def snakemake(config: Path, *args: str, check: bool = False, timeout: int = 900)
 
 def planned_jobs(config: Path, *args: str) -> dict[str, int]:
     """Rule name -> number of jobs a dry run would schedule."""
-    proc = snakemake(config, "--dry-run", "--quiet", "rules", *args, check=True)
+    proc = snakemake(config, "--dry-run", *args, "--quiet", "rules", check=True)  # --quiet takes several values
     jobs: dict[str, int] = {}
     in_table = False
     for line in (proc.stdout + proc.stderr).splitlines():

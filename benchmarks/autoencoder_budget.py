@@ -1,0 +1,55 @@
+"""The autoencoder's batch size and length against its reconstruction error, on a finished run's real data.
+
+    .venv/bin/python benchmarks/autoencoder_budget.py --results results/digits_16 [--config config.yaml]
+        [--runs 128:200 64:200 64:300] [--threads 2]
+
+Trains the config's autoencoder (`generator.autoencoder`) with each batch:steps pair on the run's real train split
+and prints the wall time and the reconstruction MSE over the whole split (model space, posterior mean), as the
+workflow's `train_autoencoder` logs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from generator_leakage import resolved_config  # noqa: E402
+from histodistill.generator import AutoencoderConfig, train_autoencoder  # noqa: E402
+from histodistill.io import load_npz  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, required=True)
+    ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    ap.add_argument("--runs", nargs="+", default=["128:200", "64:200", "64:300"], help="batch:steps pairs")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = resolved_config(args.config)
+    images = load_npz(args.results / "data" / "real.npz", required=("train_images",))["train_images"]
+    ae = cfg["generator"]["autoencoder"]
+    for run in args.runs:
+        batch, steps = (int(v) for v in run.split(":"))
+        acfg = AutoencoderConfig(
+            **{**ae, "block_out_channels": tuple(ae["block_out_channels"]), "batch_size": batch, "steps": steps}
+        )
+        start = time.perf_counter()
+        ckpt = train_autoencoder(images, acfg, cfg["generator"]["seed"], torch.device("cpu"), progress=False)
+        print(
+            f"autoencoder batch {batch} steps {steps}: {time.perf_counter() - start:.0f} s ({args.threads} threads), "
+            f"reconstruction MSE {ckpt['reconstruction_mse']:.5f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
