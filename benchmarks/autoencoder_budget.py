@@ -19,11 +19,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from generator_leakage import resolved_config  # noqa: E402
 from histodistill.generator import AutoencoderConfig, train_autoencoder  # noqa: E402
 from histodistill.io import load_npz  # noqa: E402
+from histodistill.workflow import config_with_defaults  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = resolved_config(args.config)
+    cfg = config_with_defaults(args.config)
     images = load_npz(args.results / "data" / "real.npz", required=("train_images",))["train_images"]
     ae = cfg["generator"]["autoencoder"]
     for run in args.runs:

@@ -20,12 +20,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from generator_leakage import resolved_config  # noqa: E402
 from histodistill.distill import DMConfig, distribution_matching  # noqa: E402
 from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
 from histodistill.io import load_npz  # noqa: E402
+from histodistill.workflow import config_with_defaults  # noqa: E402
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = resolved_config(args.config)
+    cfg = config_with_defaults(args.config)
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     tcfg = train_config_for(cfg["evaluate"]["models"][0], cfg["evaluate"], full_real=False)

@@ -21,11 +21,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from generator_leakage import resolved_config  # noqa: E402
 from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
 from histodistill.io import load_npz  # noqa: E402
+from histodistill.workflow import config_with_defaults  # noqa: E402
 
 DEFAULT_SUBSETS = ["kmeans_ipc10", "infodist_plus_ipc10", "random_real_ipc10", "random_synthetic_ipc10",
                    "infodist_ipc10", "kmeans_ipc1", "infodist_ipc1"]  # fmt: skip
@@ -40,7 +39,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = resolved_config(args.config)
+    cfg = config_with_defaults(args.config)
     real = load_npz(args.results / "data" / "real.npz")
     params = cfg["evaluate"]
     tcfg = dataclasses.replace(train_config_for(params["models"][0], params, full_real=False), width=args.width)

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,18 +44,11 @@ from histodistill.generator import (  # noqa: E402
     sample_images,
     train_denoiser,
 )
+from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npz  # noqa: E402
 from histodistill.privacy import SPACES, dcr_share_test, pool_distances  # noqa: E402
 from histodistill.select import select_random  # noqa: E402
 from histodistill.train import predict_logits  # noqa: E402
-
-
-def resolved_config(path: Path) -> dict:
-    from snakemake.utils import validate
-
-    cfg = yaml.safe_load(path.read_text())
-    validate(cfg, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
-    return cfg
 
 
 def random_subset(labels: np.ndarray, ipc: int, draw: int) -> np.ndarray:
@@ -114,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = resolved_config(args.config)
+    cfg = config_with_defaults(args.config)
     out = args.out or args.results / "tables" / "generator_leakage"
     out.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from histodistill.accel import resolve_switch  # noqa: E402
 from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
 from histodistill.graph import GraphConfig, build_graph  # noqa: E402
+from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
 from histodistill.pool import load_pool  # noqa: E402
 from histodistill.select import (  # noqa: E402
@@ -54,14 +54,6 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "plus-paper-medoid-size-merge": ("plus", {"knn": None}, {"pick": "medoid", "quota": "size", "merge": True}),
     "plus-paper-local_hub-size-merge": ("plus", {"knn": None}, {"pick": "local_hub", "quota": "size", "merge": True}),
 }
-
-
-def resolved_config(path: Path) -> dict:
-    from snakemake.utils import validate
-
-    cfg = yaml.safe_load(path.read_text())
-    validate(cfg, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
-    return cfg
 
 
 def class_communities(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, pd.DataFrame]:
@@ -131,7 +123,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args()
-    cfg = resolved_config(args.config)
+    cfg = config_with_defaults(args.config)
     out = args.out or args.results / "tables" / "levers"
     if args.threads:
         torch.set_num_threads(args.threads)

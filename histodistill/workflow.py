@@ -47,6 +47,17 @@ def check_schema(config: dict[str, Any], schema_path: str | os.PathLike) -> None
         raise HistodistillError("invalid config (see schemas/config.schema.yaml):\n  " + "\n  ".join(lines))
 
 
+def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
+    """A config file as the workflow sees it: validated against schemas/config.schema.yaml, schema defaults filled in
+    (for scripts outside the workflow, such as benchmarks/)."""
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, str(Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"), set_default=True)
+    return config
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Checks the schema cannot express; each raises one clear error naming the key."""
     from .data import check_dataset, medmnist_filename
