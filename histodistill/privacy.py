@@ -34,6 +34,7 @@ from .errors import HistodistillError
 from .pool import frechet_distance
 
 FPR_TARGET = 0.01
+BOOTSTRAP_BLOCK = 4_000_000  # scores per block of bootstrap resamples ranked at once (about 100 MB of temporaries)
 PIXEL_SCALE = 2.0 / 255.0  # uint8 step -> model-space step ([0, 255] -> [-1, 1])
 _REF_CACHE_BYTES = 1 << 30  # convert the reference once when its float copy fits in 1 GiB, else tile by tile
 
@@ -371,11 +372,17 @@ def dcr_share_power(
 
 def mann_whitney_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
     """AUC of member vs non-member scores from mid-ranks (ties count one half)."""
+    m, n = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
+    return float(mann_whitney_aucs(m[None], n[None])[0])
+
+
+def mann_whitney_aucs(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> np.ndarray:
+    """Row-wise `mann_whitney_auc` of (B, n1) member and (B, n2) non-member scores (bootstrap resamples at once)."""
     from scipy.stats import rankdata
 
-    n1, n2 = len(member_scores), len(nonmember_scores)
-    ranks = rankdata(np.r_[member_scores, nonmember_scores])
-    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n2))
+    n1, n2 = member_scores.shape[1], nonmember_scores.shape[1]
+    ranks = rankdata(np.concatenate([member_scores, nonmember_scores], axis=1), axis=1)
+    return (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n2)
 
 
 def auc_detects(member_scores: np.ndarray, nonmember_scores: np.ndarray, z: float = 1.644854) -> bool:
@@ -427,20 +434,50 @@ def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float = FPR_T
     return float(tpr[i] + (tpr[j] - tpr[i]) * (fpr_target - fpr[i]) / (fpr[j] - fpr[i]))
 
 
+def tprs_at_fpr(
+    member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr_target: float = FPR_TARGET
+) -> np.ndarray:
+    """Row-wise `tpr_at_fpr` of (B, n1) member and (B, n2) non-member scores: a bootstrap's resamples at once.
+
+    The ROC is scikit-learn's `roc_curve(drop_intermediate=False)`: the origin, then one vertex at the end of each
+    run of tied scores, from the highest score down.
+    """
+    n1, n2 = member_scores.shape[1], nonmember_scores.shape[1]
+    scores = np.concatenate([member_scores, nonmember_scores], axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    is_member = order < n1
+    tpr, fpr = np.cumsum(is_member, axis=1) / n1, np.cumsum(~is_member, axis=1) / n2
+    vertex = np.ones(ranked.shape, bool)
+    vertex[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+    position, end = np.arange(ranked.shape[1]), ranked.shape[1]
+    i = np.where(vertex & (fpr <= fpr_target), position, -1).max(axis=1)  # last vertex within target; -1: origin
+    j = np.where(vertex & (position > i[:, None]), position, end).min(axis=1)  # the next vertex; end: none
+    rows = np.arange(len(ranked))
+    at_i = i >= 0
+    tpr_i = np.where(at_i, tpr[rows, np.maximum(i, 0)], 0.0)
+    fpr_i = np.where(at_i, fpr[rows, np.maximum(i, 0)], 0.0)
+    tpr_j, fpr_j = tpr[rows, np.minimum(j, end - 1)], fpr[rows, np.minimum(j, end - 1)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = tpr_i + (tpr_j - tpr_i) * (fpr_target - fpr_i) / (fpr_j - fpr_i)
+    return np.where((fpr_i == fpr_target) | (j == end), tpr_i, between)
+
+
 def attack_metrics(
     member_scores: np.ndarray, nonmember_scores: np.ndarray, n_bootstrap: int = 200, seed: int = 0
 ) -> dict[str, Any]:
     """AUC and TPR at 1 % FPR of an attack (higher score = member), with stratified bootstrap 95 % CIs."""
     m, n = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
 
-    def metrics(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        return mann_whitney_auc(a, b), tpr_at_fpr(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
-
-    auc, tpr = metrics(m, n)
+    auc, tpr = mann_whitney_auc(m, n), tpr_at_fpr(np.r_[np.ones(len(m)), np.zeros(len(n))], np.r_[m, n])
     rng = np.random.default_rng([seed, 95])
-    boot = np.array(
-        [metrics(rng.choice(m, len(m)), rng.choice(n, len(n))) for _ in range(n_bootstrap)], dtype=float
-    ).reshape(-1, 2)
+    draws = [(rng.choice(m, len(m)), rng.choice(n, len(n))) for _ in range(n_bootstrap)]
+    boot = np.empty((n_bootstrap, 2))
+    rows = max(1, BOOTSTRAP_BLOCK // (len(m) + len(n)))  # resamples scored together, in bounded memory
+    for start in range(0, n_bootstrap, rows):
+        a = np.stack([d[0] for d in draws[start : start + rows]])
+        b = np.stack([d[1] for d in draws[start : start + rows]])
+        boot[start : start + rows] = np.c_[mann_whitney_aucs(a, b), tprs_at_fpr(a, b)]
 
     def ci(col: int) -> list[float] | None:
         return (

@@ -27,16 +27,18 @@ rule summarise:
         "../workflow_scripts/summarise.py"
 
 
-rule sample_grid:
+# One job draws every grid: each takes a fraction of a second, less than a job's start-up.
+rule sample_grids:
     input:
-        f"{RESULTS}/subsets/{{subset}}.npz",
+        expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=SAMPLE_GRIDS),
     output:
-        f"{RESULTS}/figures/samples_{{subset}}.png",
+        expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
     log:
-        f"{RESULTS}/logs/sample_grid_{{subset}}.log",
+        f"{RESULTS}/logs/sample_grids.log",
     conda:
         "../envs/histodistill.yaml"
     params:
         class_names=CLASS_NAMES,
+        subsets=SAMPLE_GRIDS,
     script:
-        "../workflow_scripts/sample_grid.py"
+        "../workflow_scripts/sample_grids.py"

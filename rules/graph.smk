@@ -1,13 +1,15 @@
+# One job per graph builds every class's graph: they all read one embedding file, so they go stale together, and
+# a job per class cost more in start-up than the graphs take to build.
 # {gkey} is the embedder (main graph, settings from graph:) or `{net}+{name}` (an ablation.graphs setting).
 rule build_graph:
     input:
         unpack(graph_embeddings),
     output:
-        f"{RESULTS}/graph/{{gkey}}/class_{{c}}.edges.tsv.gz",
+        expand(f"{RESULTS}/graph/{{{{gkey}}}}/class_{{c}}.edges.tsv.gz", c=CLASSES),
     log:
-        f"{RESULTS}/logs/build_graph_{{gkey}}_class_{{c}}.log",
+        f"{RESULTS}/logs/build_graph_{{gkey}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/build_graph_{{gkey}}_class_{{c}}.tsv"
+        f"{RESULTS}/benchmarks/build_graph_{{gkey}}.tsv"
     wildcard_constraints:
         gkey=r"(convnet|resnet18|pixels)(\+[A-Za-z0-9]+)?",
     priority: 45
@@ -16,5 +18,6 @@ rule build_graph:
     threads: 1
     params:
         graph=lambda wc: graph_settings(config, wc.gkey),
+        classes=CLASSES,
     script:
         "../workflow_scripts/build_graph.py"

@@ -1,13 +1,13 @@
 rule find_communities:
     input:
-        f"{RESULTS}/graph/{{gkey}}/class_{{c}}.edges.tsv.gz",
+        expand(f"{RESULTS}/graph/{{{{gkey}}}}/class_{{c}}.edges.tsv.gz", c=CLASSES),
     output:
-        communities=f"{RESULTS}/communities/{{gkey}}/class_{{c}}.tsv",
-        stats=f"{RESULTS}/communities/{{gkey}}/class_{{c}}.stats.json",
+        communities=expand(f"{RESULTS}/communities/{{{{gkey}}}}/class_{{c}}.tsv", c=CLASSES),
+        stats=expand(f"{RESULTS}/communities/{{{{gkey}}}}/class_{{c}}.stats.json", c=CLASSES),
     log:
-        f"{RESULTS}/logs/find_communities_{{gkey}}_class_{{c}}.log",
+        f"{RESULTS}/logs/find_communities_{{gkey}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/find_communities_{{gkey}}_class_{{c}}.tsv"
+        f"{RESULTS}/benchmarks/find_communities_{{gkey}}.tsv"
     priority: 45
     conda:
         "../envs/histodistill.yaml"
@@ -15,6 +15,7 @@ rule find_communities:
     params:
         trials=config["select"]["trials"],
         seed=config["select"]["seed"],
+        classes=CLASSES,
     script:
         "../workflow_scripts/find_communities.py"
 

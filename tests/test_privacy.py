@@ -28,6 +28,7 @@ from histodistill.privacy import (
     jsonable,
     knn_distances,
     mann_whitney_auc,
+    mann_whitney_aucs,
     membership_inference,
     near_copies,
     nearest_distances,
@@ -39,6 +40,7 @@ from histodistill.privacy import (
     reference_controls,
     scan_reference,
     tpr_at_fpr,
+    tprs_at_fpr,
     wilson_ci,
 )
 
@@ -231,6 +233,23 @@ def test_mann_whitney_auc_equals_sklearn_with_ties():
     m, n = np.array([3, 1, 2, 2, 5.0]), np.array([2, 0, 1, 4.0])
     y = np.r_[np.ones(5), np.zeros(4)]
     assert mann_whitney_auc(m, n) == pytest.approx(roc_auc_score(y, np.r_[m, n]))
+
+
+def test_bootstrap_metrics_at_once_equal_scikit_learn_one_resample_at_a_time():
+    """The bootstrap scores its resamples together; each row must equal scikit-learn's AUC and the ROC-based TPR,
+    with ties (integer scores) and at a target FPR that is itself a vertex (1/4 with 4 non-members)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(11)
+    for n1, n2, target in [(6, 4, 0.25), (6, 4, 0.01), (30, 50, 0.01), (50, 30, 0.1), (5, 5, 1.0)]:
+        members = rng.integers(0, 6, (40, n1)).astype(float)
+        nonmembers = rng.integers(0, 5, (40, n2)).astype(float)
+        aucs, tprs = mann_whitney_aucs(members, nonmembers), tprs_at_fpr(members, nonmembers, target)
+        y = np.r_[np.ones(n1), np.zeros(n2)]
+        for k in range(40):
+            scores = np.r_[members[k], nonmembers[k]]
+            assert aucs[k] == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+            assert tprs[k] == pytest.approx(tpr_at_fpr(y, scores, target), abs=1e-12), (n1, n2, target, k)
 
 
 # ----------------------------------------------------------------------------------------- streaming, DCR share

@@ -1,4 +1,4 @@
-"""Rule find_communities: two-level directed Infomap on one class graph; per-node module, centrality, flows."""
+"""Rule find_communities: two-level directed Infomap on each class graph; per-node module, centrality, flows."""
 
 import logging
 
@@ -9,19 +9,21 @@ from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    graph = read_edges(smk.input[0])
-    df = find_communities(graph, trials=smk.params.trials, seed=smk.params.seed)
-    stats = {
-        "graph": smk.wildcards.gkey,
-        "class": int(smk.wildcards.c),
-        "n_nodes": graph.n_nodes,
-        "n_edges": graph.n_edges,
-        "edge_density": graph.density,
-        "n_modules": int(df["module"].nunique()),
-    }
-    logging.getLogger("histodistill").info("%s", stats)
-    atomic_write_bytes(smk.output.communities, df.to_csv(sep="\t", index=False, float_format="%.10g").encode())
-    write_json(smk.output.stats, stats)
+    outputs = zip(smk.params.classes, smk.input, smk.output.communities, smk.output.stats, strict=True)
+    for c, edges, communities, stats_file in outputs:
+        graph = read_edges(edges)
+        df = find_communities(graph, trials=smk.params.trials, seed=smk.params.seed)
+        stats = {
+            "graph": smk.wildcards.gkey,
+            "class": int(c),
+            "n_nodes": graph.n_nodes,
+            "n_edges": graph.n_edges,
+            "edge_density": graph.density,
+            "n_modules": int(df["module"].nunique()),
+        }
+        logging.getLogger("histodistill").info("%s", stats)
+        atomic_write_bytes(communities, df.to_csv(sep="\t", index=False, float_format="%.10g").encode())
+        write_json(stats_file, stats)
 
 
 run_job(snakemake, main)  # noqa: F821
