@@ -1,11 +1,13 @@
-"""The evaluation ConvNet's width against validation and test accuracy, on a finished run's subsets.
+"""The evaluation's cost (ConvNet width, training epochs) against validation and test accuracy, on a finished run's
+subsets.
 
-    .venv/bin/python benchmarks/eval_width.py --results results/digits_16 --width 32 [--config config.yaml]
-        [--subsets kmeans_ipc10 infodist_plus_ipc10 ...] [--threads 1]
+    .venv/bin/python benchmarks/eval_budget.py --results results/digits_16 [--width 32] [--epochs 200]
+        [--config config.yaml] [--subsets kmeans_ipc10 infodist_plus_ipc10 ...] [--threads 1]
 
-Trains the config's `evaluate:` protocol (its seeds, epochs, DSA, ...) with the given width on each subset file of
-the run and prints mean validation and test accuracy: whether a cheaper evaluation network ranks the methods as the
-wider one does. Run it once per width (two runs side by side use one core each).
+Trains the config's `evaluate:` protocol (its seeds, DSA, learning-rate schedule, ...) with the given width and
+epochs (default: the config's) on each subset file of the run and prints mean validation and test accuracy: whether
+a cheaper evaluation ranks the methods as the dearer one does. Run it once per setting (two runs side by side use
+one core each).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ DEFAULT_SUBSETS = ["kmeans_ipc10", "infodist_plus_ipc10", "random_real_ipc10", "
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, required=True)
-    ap.add_argument("--width", type=int, required=True)
+    ap.add_argument("--width", type=int, help="default: the config's evaluate.width")
+    ap.add_argument("--epochs", type=int, help="default: the config's evaluate.epochs")
     ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
     ap.add_argument("--subsets", nargs="+", default=DEFAULT_SUBSETS)
     ap.add_argument("--threads", type=int, default=1)
@@ -42,7 +45,8 @@ def main() -> None:
     cfg = config_with_defaults(args.config)
     real = load_npz(args.results / "data" / "real.npz")
     params = cfg["evaluate"]
-    tcfg = dataclasses.replace(train_config_for(params["models"][0], params, full_real=False), width=args.width)
+    tcfg = train_config_for(params["models"][0], params, full_real=False)
+    tcfg = dataclasses.replace(tcfg, width=args.width or tcfg.width, epochs=args.epochs or tcfg.epochs)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for name in args.subsets:
         subset = load_npz(args.results / "subsets" / f"{name}.npz", required=("images", "labels"))
@@ -53,7 +57,7 @@ def main() -> None:
         )  # fmt: skip
         val, test = (100 * np.mean([r[k] for r in runs]) for k in ("val_acc", "acc"))
         print(
-            f"width {args.width} {name}: val {val:.1f} test {test:.1f} ({time.perf_counter() - start:.0f} s)",
+            f"width {tcfg.width} epochs {tcfg.epochs} {name}: val {val:.1f} test {test:.1f} ({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
 
