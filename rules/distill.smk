@@ -9,6 +9,10 @@ rule distill_dm:
         f"{RESULTS}/benchmarks/distill_dm_ipc{{ipc}}.tsv"
     wildcard_constraints:
         ipc=r"\d+",
+    # Before the evaluations (0): started last, a distilled set and its own evaluation ran alone at the end of the
+    # default run. Below half the generator's 50: snakemake maximises the sum of priorities of the jobs it starts,
+    # so two distillations (20 + 20) never hold back a 2-thread generator job.
+    priority: 20
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -33,6 +37,7 @@ rule distill_gradient_matching:
     wildcard_constraints:
         method="dc|dsa",
         ipc=r"\d+",
+    priority: 20
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -56,6 +61,7 @@ rule train_expert:
         f"{RESULTS}/benchmarks/train_expert_{{k}}.tsv"
     wildcard_constraints:
         k=r"\d+",
+    priority: 20
     conda:
         "../envs/histodistill.yaml"
     threads: 1
@@ -82,6 +88,7 @@ rule distill_mtt:
         f"{RESULTS}/benchmarks/distill_mtt_ipc{{ipc}}.tsv"
     wildcard_constraints:
         ipc=r"\d+",
+    priority: 20
     conda:
         "../envs/histodistill.yaml"
     threads: 1
