@@ -10,8 +10,7 @@ rule distill_dm:
     wildcard_constraints:
         ipc=r"\d+",
     # Before the evaluations (0): started last, a distilled set and its own evaluation ran alone at the end of the
-    # default run. Below half the generator's 50: snakemake maximises the sum of priorities of the jobs it starts,
-    # so two distillations (20 + 20) never hold back a 2-thread generator job.
+    # default run. Below the pool's selection chain (45), which waits for nothing else.
     priority: 20
     conda:
         "../envs/histodistill.yaml"

@@ -7,7 +7,9 @@ rule train_autoencoder:
         f"{RESULTS}/logs/train_autoencoder.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_autoencoder.tsv"
-    priority: 50
+    # The generator chain is the run's critical path. Snakemake starts the set of jobs with the largest sum of
+    # priorities, so 100 outranks any two 1-core jobs (at most 45 each) that could otherwise hold it back.
+    priority: 100
     conda:
         "../envs/histodistill.yaml"
     threads: HEAVY_THREADS
@@ -31,7 +33,7 @@ rule train_denoiser:
         f"{RESULTS}/logs/train_denoiser.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_denoiser.tsv"
-    priority: 50
+    priority: 100
     conda:
         "../envs/histodistill.yaml"
     threads: HEAVY_THREADS
