@@ -80,18 +80,18 @@ def kill_group_when(proc: subprocess.Popen, event, what: str, timeout: float = 3
 
 
 @pytest.mark.parametrize(
-    "rule, outputs",
+    "rule, logs, outputs",
     [
-        ("sample_pool_shard", ("pool/shard_0.npz", "pool/shard_1.npz")),
-        ("select_infodist", ("subsets/infodist_ipc1.npz", "subsets/infodist_ipc3.npz")),
+        ("sample_pool_shard", "sample_pool_shard_*.log", ("pool/shard_0.npz", "pool/shard_1.npz")),
+        ("select_pool_baseline", "select_*.log", ("subsets/kmeans_ipc2.npz", "subsets/random_synthetic_ipc2.npz")),
     ],
 )
-def test_sigkill_during_a_job_then_a_rerun_redoes_exactly_that_job(smoke_run, tmp_path, rule, outputs):
+def test_sigkill_during_a_job_then_a_rerun_redoes_exactly_that_job(smoke_run, tmp_path, rule, logs, outputs):
     _, smoke_ds = smoke_run
     config, ds = isolated_copy(smoke_run, tmp_path)
     for out in outputs:
         (ds / out).unlink()
-    for log in (ds / "logs").glob(f"{rule}_*.log"):
+    for log in (ds / "logs").glob(logs):
         log.unlink()
     targets = [str(ds / out) for out in outputs]
 
@@ -99,7 +99,7 @@ def test_sigkill_during_a_job_then_a_rerun_redoes_exactly_that_job(smoke_run, tm
     started: list[Path] = []
 
     def second_job_started() -> bool:
-        for log in sorted((ds / "logs").glob(f"{rule}_*.log")):
+        for log in sorted((ds / "logs").glob(logs)):
             if log not in started:
                 started.append(log)
         return len(started) == 2
@@ -133,7 +133,7 @@ def test_truncated_intermediate_file_stops_with_an_error_naming_it_and_its_rule(
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # silent damage: the modification time stays as it was
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    target = ds / "subsets" / "kmeans_ipc1.npz"  # select_pool_baseline reads the shards and the embeddings
+    target = ds / "subsets" / "kmeans_ipc2.npz"  # select_pool_baseline reads the shards and the embeddings
     target.unlink()
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in ds.rglob("*") if p.is_file() and "logs" not in p.parts}
 

@@ -21,18 +21,18 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
     methods = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "random_real", "dm", "dc", "dsa", "mtt")
     for method in methods:
-        assert {(method, "1"), (method, "3")} <= rows
+        assert (method, "2") in rows
     assert ("full_real", "all") in rows
     assert (summary["n_seeds"] == 2).all()
     assert summary["acc_mean"].between(0, 1).all() and summary["auc_mean"].between(0, 1).all()
     # every evaluation also reports the real validation split, and the summary ranks the methods by it
     assert summary["val_acc_mean"].between(0, 1).all()
     assert "Ranked by validation accuracy" in (ds / "tables" / "summary.md").read_text()
-    for name in ("accuracy.png", "samples_infodist_ipc3.png"):
+    for name in ("accuracy.png", "samples_infodist_ipc2.png"):
         assert (ds / "figures" / name).stat().st_size > 1000
-    subset = np.load(ds / "subsets" / "infodist_ipc3.npz")
-    assert subset["images"].shape == (30, 8, 8, 1) and subset["images"].dtype == np.uint8
-    assert np.bincount(subset["labels"], minlength=10).tolist() == [3] * 10
+    subset = np.load(ds / "subsets" / "infodist_ipc2.npz")
+    assert subset["images"].shape == (20, 8, 8, 1) and subset["images"].dtype == np.uint8
+    assert np.bincount(subset["labels"], minlength=10).tolist() == [2] * 10
     quality = json.loads((ds / "pool" / "quality.json").read_text())
     assert set(quality["per_class"]) == {str(c) for c in range(10)}
     graph = pd.read_csv(ds / "tables" / "graph_stats.csv")
@@ -51,25 +51,25 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
         log = (ds / "logs" / f"sample_pool_shard_{shard}.log").read_text()
         assert "compiled denoiser: True" in log and "torch.compile of the denoiser failed" not in log
     for seed in (0, 1):
-        result = json.loads((ds / "eval" / "kmeans_ipc3" / f"convnet_seed{seed}.json").read_text())
+        result = json.loads((ds / "eval" / "kmeans_ipc2" / f"convnet_seed{seed}.json").read_text())
         assert result["batch_seeds"] is True and result["precision"] == "fp32" and result["seed"] == seed
 
 
 def test_privacy_audit_flags_real_images_and_filtered_pool_sets_have_no_near_copies(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
-    assert len(table) == 18  # every shared subset (all but full real) is audited
+    assert len(table) == 9  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
     pool_based = table[table["source"] == "pool"]
     # one member definition (the train split): real training images are near copies and fail the gate
     assert (real["near_copy_rate_pixel"] == 1.0).all() and (real["gate"] == "fail").all()
     # the privacy filter removed every pool image the audit would call a near copy (same quantile, same distances)
     assert (pool_based["near_copy_rate_pixel"] == 0).all() and (pool_based["near_copy_rate_embedding"] == 0).all()
-    report = json.loads((ds / "privacy" / "infodist_ipc3.json").read_text())
+    report = json.loads((ds / "privacy" / "infodist_ipc2.json").read_text())
     assert {"dcr", "mia_distance", "mia_density", "fidelity"} <= set(report)
     assert "smallest_detectable_leak" in report["dcr"]["pixel"]["power"]
     assert (ds / "tables" / "privacy.md").read_text().count("\n") == len(table) + 2
-    assert (ds / "figures" / "privacy_pairs_infodist_ipc3.png").stat().st_size > 1000
+    assert (ds / "figures" / "privacy_pairs_infodist_ipc2.png").stat().st_size > 1000
     controls = json.loads((ds / "privacy" / "reference.json").read_text())
     assert controls["pixel"]["planted_near_copies"]["detected"]
     pool = pd.read_csv(ds / "tables" / "privacy_pool.csv")
@@ -84,7 +84,7 @@ def test_share_packages_load_back_to_the_subset_files(smoke_run):
 
     _, ds = smoke_run
     index = pd.read_csv(ds / "share" / "index.csv")
-    assert len(index) == 18  # every shared set: 5 selectors + 4 distillers, IPC 1 and 3
+    assert len(index) == 9  # every shared set: 5 selectors + 4 distillers at IPC 2
     assert not index.loc[index["set"].str.startswith("random_real"), "shared"].any()
     assert index.loc[~index["shared"], "reasons"].str.len().gt(0).all()  # every refusal says why
     for name in index.loc[index["shared"], "set"]:
@@ -121,8 +121,8 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "sample_grids",
         "all",
     }
-    assert jobs["find_communities"] == 2 and jobs["select_infodist"] == 2 and jobs["select_infodist_plus"] == 2
-    assert jobs["evaluate_subset"] == 4  # infodist and infodist_plus at IPC 1 and 3, nothing else
+    assert jobs["find_communities"] == 2 and jobs["select_infodist"] == 1 and jobs["select_infodist_plus"] == 1
+    assert jobs["evaluate_subset"] == 2  # infodist and infodist_plus, nothing else
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):
@@ -142,8 +142,8 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
-    assert jobs["privacy_filter"] == 1 and jobs["select_infodist"] == 2 and jobs["select_pool_baseline"] == 4
-    assert jobs["select_infodist_plus"] == 2
+    assert jobs["privacy_filter"] == 1 and jobs["select_infodist"] == 1 and jobs["select_pool_baseline"] == 2
+    assert jobs["select_infodist_plus"] == 1
     assert not set(jobs) & {
         "train_autoencoder",
         "train_denoiser",
@@ -204,10 +204,10 @@ def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_
     for kept in ("data", "generator", "pool"):
         shutil.copytree(ds / kept, rerun / kept, ignore=shutil.ignore_patterns("privacy_filter.npz", "quality.json"))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 18  # every selector (5 methods + 4 distillers) at IPC 1 and 3
+    assert len(targets) == 9  # every selector (5 methods + 4 distillers)
     # and metrics: the pool's quality and the evaluation of a pool subset and a real subset, both seeds
     metrics = ["pool/quality.json"]
-    metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc1", "random_real_ipc1") for k in (0, 1)]
+    metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc2", "random_real_ipc2") for k in (0, 1)]
     planned = planned_jobs(again, *[str(rerun / t) for t in [*targets, *metrics]])
     assert not {"train_autoencoder", "train_denoiser", "sample_pool_shard"} & set(planned), planned
     snakemake(again, *[str(rerun / t) for t in [*targets, *metrics]], check=True)
@@ -225,7 +225,7 @@ def test_distilled_sets_have_the_subset_format_and_record_their_init(smoke_run, 
     a real-init set is source 'real' with the train indices it started from."""
     _, ds = smoke_run
     real = np.load(ds / "data" / "real.npz")
-    for ipc in (1, 3):
+    for ipc in (2,):
         subset = np.load(ds / "subsets" / f"{method}_ipc{ipc}.npz")
         images = subset["images"]
         assert images.shape == (10 * ipc, 8, 8, 1) and images.dtype == np.uint8
@@ -249,8 +249,8 @@ def test_summary_and_privacy_tables_show_the_init(smoke_run):
     assert "| dm (init noise) | convnet |" in (ds / "tables" / "summary.md").read_text()
     privacy = pd.read_csv(ds / "tables" / "privacy.csv", keep_default_na=False)
     dm = privacy[privacy["method"] == "dm"]
-    assert len(dm) == 2 and set(dm["source"]) == {"distilled"} and set(dm["init"]) == {"noise"}
-    assert json.loads((ds / "privacy" / "dm_ipc3.json").read_text())["members"].startswith("the real train split")
+    assert len(dm) == 1 and set(dm["source"]) == {"distilled"} and set(dm["init"]) == {"noise"}
+    assert json.loads((ds / "privacy" / "dm_ipc2.json").read_text())["members"].startswith("the real train split")
 
 
 def test_real_init_with_an_ipc_above_a_class_count_fails_with_one_line_naming_the_key(tmp_path):
@@ -272,7 +272,7 @@ def test_changing_only_mtt_distillation_settings_does_not_retrain_the_experts(sm
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(changed)
-    assert "train_expert" not in jobs and jobs["distill_mtt"] == 2
+    assert "train_expert" not in jobs and jobs["distill_mtt"] == 1
     cfg["distill"]["mtt"]["experts"]["epochs"] += 1  # ... while the experts' own settings do
     changed.write_text(yaml.safe_dump(cfg))
     assert planned_jobs(changed)["train_expert"] == 2
