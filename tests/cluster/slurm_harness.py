@@ -472,9 +472,13 @@ def check_jobs(
     compared = sorted(p.relative_to(local_ds) for p in (local_ds / "subsets").glob("*.npz"))
     compared += sorted(p.relative_to(local_ds) for p in (local_ds / "pool").glob("shard_*.npz"))
     differ = [str(p) for p in compared if not (ds / p).exists() or (ds / p).read_bytes() != (local_ds / p).read_bytes()]
+    smoke = yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())  # every shared set and every shard
+    shared = [m for m in smoke["select"]["methods"] if m != "full_real"]
+    expected = len(shared) * len(smoke["select"]["ipc"]) + smoke["pool"]["shards"]
     report.check(
-        len(compared) >= 16 and not differ,
-        f"{len(compared)} outputs (subsets/*.npz, pool/shard_*.npz) byte-identical to the local run (differ: {differ})",
+        len(compared) == expected and not differ,
+        f"{len(compared)} outputs (subsets/*.npz, pool/shard_*.npz; {expected} expected) byte-identical to the local run "
+        f"(differ: {differ})",
     )
     for name in ("tables/summary.csv", "tables/privacy.csv", "embeddings/convnet.npy"):
         same = (ds / name).exists() and (ds / name).read_bytes() == (local_ds / name).read_bytes()
