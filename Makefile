@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 CONFIG ?= config.yaml
 
-.PHONY: run test test-slurm lint env clean
+.PHONY: run test test-slurm lint env clean report
 
 # pip compiles bytecode on one core; installing without it and compiling once with every core is ~20 s faster on 2.
 # Test suites and pip/setuptools are never imported: skipping their 4,000 files saves another ~13 s. Bytecode
@@ -28,6 +28,15 @@ env: $(BIN)/.installed
 run: env
 	$(BIN)/python -m compileall -q histodistill
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
+# The paper's figures and tables for the current results of CONFIG, the self-contained HTML report and a screenshot
+# of it opened in headless Chromium (Debian: apt-get install chromium). Runs whatever of CONFIG is not done yet.
+RESULTS_DIR = $(shell $(BIN)/python -c "from histodistill.workflow import config_with_defaults as c, dataset_id as d; \
+	x = c('$(CONFIG)'); print(x['results'] + '/' + d(x))" 2>/dev/null)
+report: env
+	$(BIN)/snakemake all figures --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake figures --report $(RESULTS_DIR)/report.html --configfile $(CONFIG)
+	$(BIN)/python -m histodistill.browser $(RESULTS_DIR)/report.html $(RESULTS_DIR)/report.png
 
 lint: env
 	$(BIN)/snakefmt --check .

@@ -5,6 +5,9 @@
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/generator.smk"
@@ -30,3 +33,25 @@ rule all:
         POOL_PRIVACY,
         f"{RESULTS}/share",
         expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
+
+
+# Every table and figure of the paper, and what the report shows: `snakemake --cores all figures`, then
+# `snakemake figures --report report.html` (or `make report`, which also takes a screenshot in headless Chromium).
+FIGURE_FILES = [
+    f"{RESULTS}/figures/accuracy.png",
+    *expand(f"{RESULTS}/figures/{{metric}}_ipc.png", metric=["acc", "auc"]),
+    *expand(f"{RESULTS}/figures/classes_{{subset}}.png", subset=FIG_SUBSETS),
+    *expand(f"{RESULTS}/figures/graph_{{subset}}.png", subset=list(FIG_GRAPHS)),
+    *expand(f"{RESULTS}/figures/embedding_{{subset}}.png", subset=list(FIG_GRAPHS)),
+    *expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
+    *expand(f"{RESULTS}/figures/privacy_{{kind}}_{{subset}}.png", kind=["pairs", "dcr"], subset=PRIVACY_SUBSETS),
+    f"{RESULTS}/figures/privacy_overview.png",
+]
+TABLE_FILES = expand(f"{RESULTS}/tables/{{name}}", name=["methods.md", "methods.tex", "summary.html", "privacy.html", "config.html"])
+
+
+rule figures:
+    input:
+        FIGURE_FILES,
+        TABLE_FILES,
+    localrule: True

@@ -53,7 +53,11 @@ rule feasibility_table:
         csv=f"{config['results']}/feasibility/feasibility.csv",
         correlations=f"{config['results']}/feasibility/correlations.csv",
         markdown=f"{config['results']}/feasibility/feasibility.md",
-        figure=f"{config['results']}/feasibility/feasibility.png",
+        figure=report(
+            f"{config['results']}/feasibility/feasibility.png",
+            caption="report/feasibility.rst",
+            category="5. Feasibility",
+        ),
     log:
         f"{config['results']}/feasibility/feasibility.log",
     conda:

@@ -4,9 +4,11 @@
 
 Writes `pathmnist_{size}.npz` (uint8, 9 classes, official key layout; each class a few smooth prototypes plus noise)
 to a temporary directory, then runs each part in a fresh process, the way the workflow's scripts call it, and prints
-its peak resident memory (VmHWM, which includes the train split's own uint8 copy: 2.8 GiB at 224 px x 20,000):
-- autoencoder: `train_autoencoder` (2 steps, batch 8) on the train split loaded as the rule loads it, including the
-  full-split latent statistics and reconstruction error; a small autoencoder (5 blocks of 4 channels), since the data
+its peak resident memory (VmHWM). The generator parts read the train split as their rules do, batch by batch from
+the uncompressed `train_images.npy` that rule `data` writes beside `real.npz` (`NpyRows`), so the split itself
+(2.8 GiB of uint8 at 224 px x 20,000) is never in the process:
+- autoencoder: `train_autoencoder` (2 steps, batch 8), including the full-split latent statistics and
+  reconstruction error; a small autoencoder (5 blocks of 4 channels), since the data
   handling, not the network, is what grows with the split;
 - denoiser: `train_denoiser` (2 steps, batch 8) on the latents of an untrained 3-block autoencoder (56x56x4 at 224 px:
   2 GB of means and stds for 20,000 images, above the 1 GiB latent limit, so they are encoded per batch);
@@ -49,42 +51,44 @@ def write_fixture(path: Path, size: int, n_train: int, n_other: int = 90, seed: 
             images[start : start + 500] = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
         return images, labels.reshape(-1, 1)
 
+    from histodistill.io import save_npy
+
     arrays = {}
     for name, n in (("train", n_train), ("val", n_other), ("test", n_other)):
         arrays[f"{name}_images"], arrays[f"{name}_labels"] = split(n)
     np.savez(path, **arrays)
+    save_npy(path.parent / "train_images.npy", arrays["train_images"])  # as rule data writes it
 
 
 def part_autoencoder(fixture: Path, work: Path) -> dict:  # noqa: ARG001 (every part takes the work dir)
     import torch
 
     from histodistill.generator import AutoencoderConfig, train_autoencoder
-    from histodistill.io import load_npz
+    from histodistill.io import NpyRows
 
-    real = load_npz(fixture, required=("train_images",), only_required=True)
+    images = NpyRows(work / "train_images.npy")  # as rule train_autoencoder reads it
     # 5 blocks (latents 1/16 of the side): the mid-block attention of an f = 4 autoencoder at 224 px (3,136 tokens)
     # would make this CPU benchmark take an hour, and the memory that grows with the split does not depend on it
     cfg = AutoencoderConfig(block_out_channels=(4,) * 5, latent_channels=4, norm_num_groups=2, steps=2, batch_size=8)
-    ckpt = train_autoencoder(real["train_images"], cfg, 0, torch.device("cpu"), progress=False)
-    return {"train_images": list(real["train_images"].shape), "reconstruction_mse": ckpt["reconstruction_mse"]}
+    ckpt = train_autoencoder(images, cfg, 0, torch.device("cpu"), progress=False)
+    return {"train_images": list(images.shape), "reconstruction_mse": ckpt["reconstruction_mse"]}
 
 
 def part_denoiser(fixture: Path, work: Path) -> dict:
     import torch
 
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, build_autoencoder, train_denoiser
-    from histodistill.io import load_npz
+    from histodistill.io import NpyRows, load_npz
 
-    real = load_npz(fixture, required=("train_images", "train_labels"), only_required=True)
+    real = load_npz(fixture, required=("train_labels",), only_required=True)
+    images = NpyRows(work / "train_images.npy")  # as rule train_denoiser reads it
     # an (untrained) f = 4 autoencoder: 56x56x4 latents, whose means and stds (2 GB at 20,000 images) exceed the
     # latent limit, so the denoiser encodes each batch as it is drawn
     ae_cfg = AutoencoderConfig(block_out_channels=(4, 4, 4), latent_channels=4, norm_num_groups=2)
     torch.manual_seed(0)
-    codec = LatentCodec(build_autoencoder(ae_cfg, 3, real["train_images"].shape[1]), 0.0, 1.0, 3)
+    codec = LatentCodec(build_autoencoder(ae_cfg, 3, images.shape[1]), 0.0, 1.0, 3)
     cfg = DenoiserConfig(block_out_channels=(8, 16), steps=2, batch_size=8, checkpoint_every=0)
-    out = train_denoiser(
-        codec, real["train_images"], real["train_labels"][:, 0], N_CLASSES, cfg, 0, work / "d.pt", progress=False
-    )
+    out = train_denoiser(codec, images, real["train_labels"][:, 0], N_CLASSES, cfg, 0, work / "d.pt", progress=False)
     return {"latent": [out["latent_channels"], out["latent_size"], out["latent_size"]]}
 
 

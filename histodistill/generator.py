@@ -30,6 +30,7 @@ from .accel import autocast, compile_module
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import HistodistillError
 from .images import RESIDENT_LIMIT, batch_source, to_uint8
+from .io import NpyRows
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class LatentCodec:
 
 
 def train_autoencoder(
-    images: np.ndarray,
+    images: np.ndarray | NpyRows,
     cfg: AutoencoderConfig,
     seed: int,
     device: torch.device,
@@ -137,9 +138,9 @@ def train_autoencoder(
 ) -> dict[str, Any]:
     """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale).
 
-    Train splits above `resident_limit` bytes (uint8) are streamed batch by batch from the host (images.batch_source);
-    the latent statistics and the reconstruction error are accumulated chunk by chunk, so memory does not grow with
-    the split beyond its uint8 copy."""
+    Train splits above `resident_limit` bytes (uint8) are read batch by batch (images.batch_source); the latent
+    statistics and the reconstruction error are accumulated chunk by chunk. From `NpyRows` (the rules read
+    data/train_images.npy so) memory does not grow with the split at all; from an array, not beyond its uint8 copy."""
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
@@ -293,7 +294,7 @@ def denoise(model: nn.Module, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor)
 class _PosteriorSource:
     """`source(idx) -> (mean, std)` of the latent posterior of train images idx; `shape` is one latent's shape."""
 
-    def __init__(self, codec: LatentCodec, images: np.ndarray, resident_limit: int, latent_limit: int):
+    def __init__(self, codec: LatentCodec, images: np.ndarray | NpyRows, resident_limit: int, latent_limit: int):
         self.codec, self.fetch = codec, batch_source(images, codec.device, resident_limit)
         chunks = _chunks(len(images), images.shape[1], codec.device)
         first = codec.posterior(self.fetch(chunks[0]))
@@ -320,7 +321,7 @@ def _warmup(step: int, warmup: int) -> float:
 
 def train_denoiser(
     codec: LatentCodec,
-    images: np.ndarray,
+    images: np.ndarray | NpyRows,
     labels: np.ndarray,
     n_classes: int,
     cfg: DenoiserConfig,

@@ -5,7 +5,7 @@ uint8 NHWC in [0, 255]  <->  float32 NCHW in [-1, 1]. Train and test images alwa
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,15 +26,16 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def batch_source(
-    images: np.ndarray, device: torch.device | str, resident_limit: int = RESIDENT_LIMIT
+    images: np.ndarray | Any, device: torch.device | str, resident_limit: int = RESIDENT_LIMIT
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """`fetch(idx) -> images[idx]` in model space on `device`, for batches drawn by index.
 
+    `images` is an array or any array-like that takes integer-array indexing (`io.NpyRows`, rows read from disk).
     Sets up to `resident_limit` bytes (uint8) live on the device as one tensor, normalised once; larger ones (a real
-    train split at 64-224 px) stay uint8 on the host and are normalised batch by batch, so no float32 copy of the
-    whole split (4x its uint8 size) is ever made. Both give the same values for the same indices."""
+    train split at 64-224 px) are indexed batch by batch and normalised per batch, so neither a float32 copy of the
+    whole split (4x its uint8 size) nor, from `NpyRows`, the uint8 split itself is ever held. Both give the same
+    values for the same indices."""
     if images.size <= resident_limit:
-        x_all = to_model_space(images, device)
+        x_all = to_model_space(np.asarray(images), device)
         return lambda idx: x_all[idx]
-    host = torch.from_numpy(np.ascontiguousarray(images))
-    return lambda idx: to_model_space(host[idx.cpu()].numpy(), device)
+    return lambda idx: to_model_space(images[idx.cpu().numpy()], device)

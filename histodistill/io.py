@@ -58,15 +58,118 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Atomically write one array as `.npy`."""
-    buf = io.BytesIO()
-    np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
+    """Atomically write one array as `.npy` (streamed to a temporary file, then renamed: no second copy in memory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.lib.format.write_array(fh, np.asarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_npy_header(fh: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from the header of a `.npy` stream (left positioned at the first data byte)."""
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(fh)
+    return tuple(shape), bool(fortran), dtype
+
+
+class NpyRows:
+    """The rows of an uncompressed `.npy` file, read on demand: `rows[i]`, `rows[a:b]` and `rows[index_array]` give
+    ndarrays equal to indexing the loaded array, but only the rows asked for are read (with `os.pread`).
+
+    A train split at 224 px is gigabytes of uint8; a job that draws batches from it this way holds one batch, not the
+    split. Unlike a memory map, whose touched pages stay in the process's resident set until the kernel reclaims
+    them, the pages read here live only in the kernel's page cache, so the job's peak resident memory is its own."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise HistodistillError(f"{self.path}: file not found")
+        try:
+            with open(self.path, "rb") as fh:
+                shape, fortran, dtype = read_npy_header(fh)
+                self._offset = fh.tell()
+        except Exception as exc:  # ValueError (bad magic or header), EOFError, ...
+            raise damaged_file_error(self.path, ".npy file", exc) from exc
+        if (fortran and len(shape) > 1) or dtype.hasobject or not shape:
+            raise HistodistillError(f"{self.path}: not a C-ordered array of rows; rerun the rule that writes it")
+        self.shape, self.dtype = tuple(shape), dtype
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        expected = self._offset + shape[0] * self._row_bytes
+        if self.path.stat().st_size != expected:
+            raise damaged_file_error(
+                self.path, ".npy file", ValueError(f"{self.path.stat().st_size} bytes, header says {expected}")
+            )
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, fd: int, start: int, count: int) -> np.ndarray:
+        buf = os.pread(fd, count * self._row_bytes, self._offset + start * self._row_bytes)
+        if len(buf) != count * self._row_bytes:
+            raise damaged_file_error(self.path, ".npy file", EOFError("file shorter than its header says"))
+        return np.frombuffer(bytearray(buf), dtype=self.dtype).reshape(count, *self.shape[1:])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        n = len(self)
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(f"row {key} out of range for {n} rows")
+            return self[np.array([i])][0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                return self._read(fd, start, max(0, stop - start))
+            finally:
+                os.close(fd)
+        index = np.asarray(key)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64).reshape(-1)
+        index = np.where(index < 0, index + n, index)
+        if len(index) and (index.min() < 0 or index.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        # read each run of consecutive wanted rows once, in file order, then put the rows in the asked order
+        wanted = np.unique(index)
+        out = np.empty((len(wanted), *self.shape[1:]), dtype=self.dtype)
+        breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for run in np.split(np.arange(len(wanted)), breaks):
+                if len(run):
+                    out[run[0] : run[-1] + 1] = self._read(fd, int(wanted[run[0]]), len(run))
+        finally:
+            os.close(fd)
+        return out[np.searchsorted(wanted, index)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
 
 
 # Which rule writes a file of the results layout (see DESIGN.md), for errors about a damaged file.
 _WRITERS = (
     ("data/real.npz", "data"),
+    ("data/train_images.npy", "data"),
     ("pool/shard_*.npz", "sample_pool_shard"),
     ("embeddings/*.labels.npy", "embed_pool"),
     ("embeddings/*.npy", "embed_pool"),

@@ -31,6 +31,7 @@ from scipy.linalg import LinAlgWarning
 from scipy.special import gammaln
 
 from .errors import HistodistillError
+from .io import read_npy_header
 from .pool import frechet_distance
 
 FPR_TARGET = 0.01
@@ -166,9 +167,7 @@ def array_chunks(x: np.ndarray) -> RowChunks:
 
 
 def _npy_header(fh: Any, where: str) -> tuple[tuple[int, ...], np.dtype]:
-    version = np.lib.format.read_magic(fh)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read(fh)
+    shape, fortran, dtype = read_npy_header(fh)
     if fortran and len(shape) > 1:
         raise HistodistillError(f"{where}: Fortran-ordered array; rewrite it with the data rule")
     return tuple(shape), dtype

@@ -115,6 +115,39 @@ def check_config(config: dict[str, Any]) -> None:
             f"generator.autoencoder.block_out_channels: {len(config['generator']['autoencoder']['block_out_channels'])} "
             f"blocks downsample by {ae_down}, which does not divide dataset.size {ds['size']}"
         )
+    figures = config.get("figures", {})
+    unknown_subsets = sorted(set(figures.get("subsets") or []) - set(subset_names(config)))
+    if unknown_subsets:
+        raise HistodistillError(
+            f"figures.subsets: {unknown_subsets} are not subsets of this run; choose from {subset_names(config)}"
+        )
+    n_classes = n_classes_of(ds["name"], ds)
+    if figures.get("class", 0) >= n_classes:
+        raise HistodistillError(f"figures.class: {figures['class']} but the dataset has classes 0–{n_classes - 1}")
+
+
+def figure_subsets(config: dict[str, Any]) -> list[str]:
+    """The subsets drawn beside the real data and the pool: `figures.subsets`, or by default infodist and
+    infodist_plus at the largest IPC (those the run has)."""
+    chosen = config.get("figures", {}).get("subsets")
+    if chosen:
+        return list(chosen)
+    top = max(config["select"]["ipc"])
+    names = subset_names(config)
+    return [s for s in (f"infodist_ipc{top}", f"infodist_plus_ipc{top}") if s in names]
+
+
+def figure_graphs(config: dict[str, Any]) -> dict[str, str]:
+    """Subset → the graph key whose communities chose it, for the figure subsets picked from a community graph
+    (infodist: the run's graph; infodist_plus: its own graph)."""
+    net = config["embed"]["net"]
+    keys = {"infodist": net, "infodist_plus": f"{net}+{PLUS_GRAPH}"}
+    out = {}
+    for s in figure_subsets(config):
+        method = s.rsplit("_ipc", 1)[0]
+        if method in keys:
+            out[s] = keys[method]
+    return out
 
 
 def class_names_of(config: dict[str, Any]) -> list[str]:

@@ -18,6 +18,8 @@ from histodistill.workflow import (
     class_names_of,
     data_params,
     dataset_id,
+    figure_graphs,
+    figure_subsets,
     graph_keys,
     graph_settings,
     n_classes_of,
@@ -46,6 +48,11 @@ GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
 PLUS = plus_settings(config)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
+# `snakemake figures`: plotting settings live in config["figures"] and reach only figure and report rules.
+FIGURES = config["figures"]
+FIG_SUBSETS = figure_subsets(config)
+FIG_GRAPHS = figure_graphs(config)  # subset -> graph key whose communities chose it
+FIG_CLASS = FIGURES["class"]
 
 
 # The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
@@ -68,6 +75,17 @@ HEAVY_THREADS = max(1, total_cores())
 
 
 # Input functions (kept here so that rule files hold rules only).
+
+
+def figure_embedding_input(wildcards):
+    """The real train split's embeddings (the background of the projection) where they are in the pool embedder's
+    space: the privacy audit embeds the train split with the convnet embedder."""
+    if NET != "convnet":
+        return {}
+    return {
+        "real": f"{RESULTS}/data/real.npz",
+        "real_embeddings": f"{RESULTS}/privacy/train_embeddings.npy",
+    }
 
 
 def data_input(wildcards):

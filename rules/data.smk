@@ -16,7 +16,9 @@ rule data:
     input:
         unpack(data_input),
     output:
-        f"{RESULTS}/data/real.npz",
+        real=f"{RESULTS}/data/real.npz",
+        # the train split again, uncompressed, for the jobs that read it batch by batch (generator training)
+        train_images=f"{RESULTS}/data/train_images.npy",
     log:
         f"{RESULTS}/logs/data.log",
     conda:

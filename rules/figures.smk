@@ -15,7 +15,11 @@ rule summarise:
         csv=f"{RESULTS}/tables/summary.csv",
         markdown=f"{RESULTS}/tables/summary.md",
         graph=f"{RESULTS}/tables/graph_stats.csv",
-        figure=f"{RESULTS}/figures/accuracy.png",
+        figure=report(
+            f"{RESULTS}/figures/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="1. Accuracy",
+        ),
     log:
         f"{RESULTS}/logs/summarise.log",
     conda:
@@ -32,7 +36,11 @@ rule sample_grids:
     input:
         expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=SAMPLE_GRIDS),
     output:
-        expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
+        report(
+            expand(f"{RESULTS}/figures/samples_{{subset}}.png", subset=SAMPLE_GRIDS),
+            caption="../report/samples.rst",
+            category="3. Selected images",
+        ),
     log:
         f"{RESULTS}/logs/sample_grids.log",
     conda:
@@ -42,3 +50,158 @@ rule sample_grids:
         subsets=SAMPLE_GRIDS,
     script:
         "../workflow_scripts/sample_grids.py"
+
+
+# ----------------------------------------------------------------------------- `snakemake figures` and the report
+# Every figure rule reads workflow files only and takes its plotting settings from config["figures"] (params), so
+# changing a plotting setting reruns figure and report rules and nothing upstream.
+
+
+rule figure_classes:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        train_images=f"{RESULTS}/data/train_images.npy",
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+    output:
+        report(
+            f"{RESULTS}/figures/classes_{{subset}}.png",
+            caption="../report/classes.rst",
+            category="3. Selected images",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_classes_{{subset}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        class_names=CLASS_NAMES,
+        dataset=DS,
+    script:
+        "../workflow_scripts/figure_classes.py"
+
+
+rule figure_graph:
+    input:
+        edges=lambda wc: f"{RESULTS}/graph/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.edges.tsv.gz",
+        communities=lambda wc: f"{RESULTS}/communities/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.tsv",
+        labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+    output:
+        report(
+            f"{RESULTS}/figures/graph_{{subset}}.png",
+            caption="../report/graph.rst",
+            category="2. Graph and communities",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_graph_{{subset}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        class_names=CLASS_NAMES,
+        dataset=DS,
+        graph=lambda wc: FIG_GRAPHS[wc.subset],
+    script:
+        "../workflow_scripts/figure_graph.py"
+
+
+rule figure_embedding:
+    input:
+        unpack(figure_embedding_input),
+        embeddings=f"{RESULTS}/embeddings/{NET}.npy",
+        labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+        communities=lambda wc: f"{RESULTS}/communities/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.tsv",
+        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+    output:
+        report(
+            f"{RESULTS}/figures/embedding_{{subset}}.png",
+            caption="../report/embedding.rst",
+            category="2. Graph and communities",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_embedding_{{subset}}.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        class_names=CLASS_NAMES,
+        dataset=DS,
+        graph=lambda wc: FIG_GRAPHS[wc.subset],
+    script:
+        "../workflow_scripts/figure_embedding.py"
+
+
+rule figure_metric_ipc:
+    input:
+        f"{RESULTS}/tables/summary.csv",
+    output:
+        report(
+            f"{RESULTS}/figures/{{metric}}_ipc.png",
+            caption="../report/metric_ipc.rst",
+            category="1. Accuracy",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_metric_ipc_{{metric}}.log",
+    wildcard_constraints:
+        metric="acc|auc",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        dataset=DS,
+    script:
+        "../workflow_scripts/figure_metric_ipc.py"
+
+
+rule figure_privacy:
+    input:
+        f"{RESULTS}/tables/privacy.csv",
+    output:
+        report(
+            f"{RESULTS}/figures/privacy_overview.png",
+            caption="../report/privacy_overview.rst",
+            category="4. Privacy",
+        ),
+    log:
+        f"{RESULTS}/logs/figure_privacy.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        dataset=DS,
+    script:
+        "../workflow_scripts/figure_privacy.py"
+
+
+rule report_tables:
+    input:
+        summary=f"{RESULTS}/tables/summary.csv",
+        privacy=f"{RESULTS}/tables/privacy.md",
+    output:
+        markdown=f"{RESULTS}/tables/methods.md",
+        latex=f"{RESULTS}/tables/methods.tex",
+        summary_html=report(
+            f"{RESULTS}/tables/summary.html",
+            caption="../report/summary_table.rst",
+            category="0. Tables",
+        ),
+        privacy_html=report(
+            f"{RESULTS}/tables/privacy.html",
+            caption="../report/privacy_table.rst",
+            category="0. Tables",
+        ),
+        config_html=report(
+            f"{RESULTS}/tables/config.html",
+            caption="../report/config.rst",
+            category="0. Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/report_tables.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        dataset=DS,
+        config=config,  # shown in the report; this cheap job reruns on any config change
+    script:
+        "../workflow_scripts/report_tables.py"

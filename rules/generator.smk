@@ -1,6 +1,7 @@
 rule train_autoencoder:
     input:
-        real=f"{RESULTS}/data/real.npz",
+        # the train split as an uncompressed array: batches are read from disk, the split is never held whole
+        train_images=f"{RESULTS}/data/train_images.npy",
     output:
         protected(f"{RESULTS}/generator/autoencoder.pt"),
     log:
@@ -26,6 +27,7 @@ rule train_autoencoder:
 rule train_denoiser:
     input:
         real=f"{RESULTS}/data/real.npz",
+        train_images=f"{RESULTS}/data/train_images.npy",
         autoencoder=f"{RESULTS}/generator/autoencoder.pt",
     output:
         protected(f"{RESULTS}/generator/denoiser.pt"),

