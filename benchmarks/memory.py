@@ -12,8 +12,8 @@ the uncompressed `train_images.npy` that rule `data` writes beside `real.npz` (`
   handling, not the network, is what grows with the split;
 - denoiser: `train_denoiser` (2 steps, batch 8) on the latents of an untrained 3-block autoencoder (56x56x4 at 224 px:
   2 GB of means and stds for 20,000 images, above the 1 GiB latent limit, so they are encoded per batch);
-- kmeans: `select_kmeans` at IPC 10 on one class's raw-pixel features (float32 rows of a memory-mapped .npy, as
-  select_pool_baseline reads embeddings/pixels.npy).
+- kmeans: `select_kmeans` at IPC 10 on one class's raw-pixel features (float32 rows read from a .npy with
+  `NpyRows`, as select_pool_baseline reads embeddings/pixels.npy).
 The privacy audit's memory is measured by benchmarks/memory_privacy.py.
 """
 
@@ -95,8 +95,10 @@ def part_denoiser(fixture: Path, work: Path) -> dict:
 def part_kmeans(fixture: Path, work: Path) -> dict:
     from histodistill.select import select_kmeans
 
-    emb = np.load(work / "pixels.npy", mmap_mode="r")
-    chosen = select_kmeans(np.asarray(emb, dtype=np.float32), 10, seed=0)
+    from histodistill.io import NpyRows
+
+    emb = NpyRows(work / "pixels.npy")  # as select_pool_baseline reads one class's rows
+    chosen = select_kmeans(np.asarray(emb[:], dtype=np.float32), 10, seed=0)
     return {"class_images": int(len(emb)), "width": int(emb.shape[1]), "chosen": len(chosen)}
 
 

@@ -119,11 +119,16 @@ class NpyRows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _read(self, fd: int, start: int, count: int) -> np.ndarray:
-        buf = os.pread(fd, count * self._row_bytes, self._offset + start * self._row_bytes)
-        if len(buf) != count * self._row_bytes:
-            raise damaged_file_error(self.path, ".npy file", EOFError("file shorter than its header says"))
-        return np.frombuffer(bytearray(buf), dtype=self.dtype).reshape(count, *self.shape[1:])
+    def _read_into(self, fd: int, start: int, out: np.ndarray) -> np.ndarray:
+        """Rows start.. into `out` (C-contiguous, len(out) rows), read straight into its memory: no second copy."""
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        offset, done = self._offset + start * self._row_bytes, 0
+        while done < len(view):  # one read returns at most ~2 GiB on Linux
+            got = os.preadv(fd, [view[done:]], offset + done)
+            if got == 0:
+                raise damaged_file_error(self.path, ".npy file", EOFError("file shorter than its header says"))
+            done += got
+        return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
         n = len(self)
@@ -138,7 +143,7 @@ class NpyRows:
                 return self[np.arange(start, stop, step)]
             fd = os.open(self.path, os.O_RDONLY)
             try:
-                return self._read(fd, start, max(0, stop - start))
+                return self._read_into(fd, start, np.empty((max(0, stop - start), *self.shape[1:]), self.dtype))
             finally:
                 os.close(fd)
         index = np.asarray(key)
@@ -156,9 +161,11 @@ class NpyRows:
         try:
             for run in np.split(np.arange(len(wanted)), breaks):
                 if len(run):
-                    out[run[0] : run[-1] + 1] = self._read(fd, int(wanted[run[0]]), len(run))
+                    self._read_into(fd, int(wanted[run[0]]), out[run[0] : run[-1] + 1])
         finally:
             os.close(fd)
+        if len(index) == len(wanted) and np.array_equal(index, wanted):
+            return out  # sorted, no repeats (a class's rows): no reordered copy
         return out[np.searchsorted(wanted, index)]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

@@ -237,14 +237,20 @@ def select_random(n: int, budget: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=budget, replace=False)).astype(np.int64)
 
 
+KMEANS_COPY_LIMIT = 256 * 1024 * 1024  # feature bytes above which k-means centres the features in place
+
+
 def select_kmeans(emb: np.ndarray, budget: int, seed: int) -> np.ndarray:
     """k-means with k = budget; the image nearest to each centroid (distinct images).
 
     Distances come from `KMeans.transform` (N x budget, computed in chunks by scikit-learn), so the temporary does not
-    grow with the feature width (raw pixels at 224 px RGB are 150,528 wide)."""
+    grow with the feature width (raw pixels at 224 px RGB are 150,528 wide). Features above KMEANS_COPY_LIMIT bytes
+    are centred in place (scikit-learn's copy_x=False; `emb` is restored afterwards, up to rounding) instead of in a
+    copy as large as the class's features."""
     from sklearn.cluster import KMeans
 
-    km = KMeans(n_clusters=budget, random_state=seed, n_init=3).fit(emb)
+    in_place = emb.nbytes > KMEANS_COPY_LIMIT and emb.flags.writeable and emb.flags.c_contiguous
+    km = KMeans(n_clusters=budget, random_state=seed, n_init=3, copy_x=not in_place).fit(emb)
     d = km.transform(emb)
     chosen: list[int] = []
     used = np.zeros(len(emb), dtype=bool)

@@ -318,3 +318,26 @@ def test_on_real_infomap_output_every_infomap_rank_orders_a_module_alike_and_the
     assert set(hubs.tolist()) == set(mc.tolist())  # the equal-quota hub pick is the paper's selection
     medoids = community_prototypes(emb, df, budget, quota="equal", merge=False)
     assert len(set(medoids.tolist()) - set(mc.tolist())) >= df["module"].nunique()  # most modules' picks differ
+
+
+def test_kmeans_on_large_features_centres_them_in_place_and_picks_the_same_images(monkeypatch):
+    """Above the byte limit, k-means does not copy the class's features (pixels at 224 px are GBs): the traced peak
+    stays below twice the features' own size (scikit-learn's tolerance takes one feature-sized temporary; the copying
+    path peaks at about 8x here), and the chosen images are those of the copying path."""
+    import tracemalloc
+
+    from histodistill import select
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 5, size=(4, 4000)).astype(np.float32)
+    emb = (centres[rng.integers(0, 4, 600)] + rng.normal(0, 1, size=(600, 4000))).astype(np.float32)  # 9.6 MB
+    copied = select.select_kmeans(emb.copy(), 4, seed=0)
+    monkeypatch.setattr(select, "KMEANS_COPY_LIMIT", 1024 * 1024)
+    work = emb.copy()
+    tracemalloc.start()
+    in_place = select.select_kmeans(work, 4, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(in_place, copied)
+    assert peak < 2 * emb.nbytes, (peak, emb.nbytes)
+    np.testing.assert_allclose(work, emb, atol=1e-4)  # restored after centring

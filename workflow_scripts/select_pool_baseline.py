@@ -3,32 +3,30 @@ the pool images the privacy filter keeps."""
 
 import numpy as np
 
-from histodistill.io import check_embedding_file
 from histodistill.errors import HistodistillError
-from histodistill.io import load_npz
+from histodistill.io import NpyRows, check_embedding_file, load_npz
 from histodistill.pool import load_pool
 from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
 from histodistill.subsets import per_class_selection, save_subset
-from histodistill.io import load_npy
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
-    emb = load_npy(smk.input.embeddings, mmap_mode="r")  # one class's rows at a time (raw pixels can be GBs)
+    emb = NpyRows(smk.input.embeddings)  # one class's rows at a time, read from disk (raw pixels can be GBs)
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
     keep = load_npz(smk.input.keep, required=("keep",))["keep"].astype(bool)
     if keep.shape != labels.shape:
         raise HistodistillError(f"{smk.input.keep}: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
     kept = np.where(keep)[0]  # the privacy filter's survivors; selection works on them only
-    emb, labels_kept = emb[kept], labels[kept]
+    labels_kept = labels[kept]
 
     def pick(c, members):
         rng = np.random.default_rng([seed, c])
         if method == "random_synthetic":
             return select_random(len(members), ipc, rng)
-        e = np.asarray(emb[members], dtype=np.float32)
+        e = np.asarray(emb[kept[members]], dtype=np.float32)
         if method == "kmeans":
             return select_kmeans(e, ipc, seed + c)
         if method == "herding":
