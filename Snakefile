@@ -47,7 +47,9 @@ FIGURE_FILES = [
     *expand(f"{RESULTS}/figures/privacy_{{kind}}_{{subset}}.png", kind=["pairs", "dcr"], subset=PRIVACY_SUBSETS),
     f"{RESULTS}/figures/privacy_overview.png",
 ]
-TABLE_FILES = expand(f"{RESULTS}/tables/{{name}}", name=["methods.md", "methods.tex", "summary.html", "privacy.html", "config.html"])
+TABLE_FILES = expand(
+    f"{RESULTS}/tables/{{name}}", name=["methods.md", "methods.tex", "summary.html", "privacy.html", "config.html"]
+)
 
 
 rule figures:

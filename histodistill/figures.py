@@ -11,6 +11,7 @@ Every function takes arrays or tables and writes one file; the rules in rules/fi
 from __future__ import annotations
 
 import os
+import textwrap
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -161,9 +162,8 @@ def real_pool_selected_figure(
                     ax.set_axis_off()
                 if r == 0:
                     ax.set_title(name)
-            axes[r][0].set_ylabel(
-                class_names[int(c)] if int(c) < len(class_names) else str(c), rotation=0, ha="right", va="center"
-            )
+            cname = class_names[int(c)] if int(c) < len(class_names) else str(c)
+            axes[r][0].set_ylabel(textwrap.fill(cname, 18), rotation=0, ha="right", va="center")
         if title:
             fig.suptitle(title)
         fig.set_layout_engine("constrained")
@@ -274,7 +274,7 @@ def graph_figure(
             if len(nodes) < len(communities)
             else f"{len(nodes)} nodes, each node's {edges_per_node} strongest edges"
         )
-        ax.set_title(f"{title}\n{sub}; node size = flow" if title else f"{sub}; node size = flow")
+        ax.set_title(f"{textwrap.fill(title, 80)}\n{sub}; node size = flow" if title else f"{sub}; node size = flow")
         fig.set_layout_engine("constrained")
         save(fig, path, dpi)
 
@@ -376,7 +376,7 @@ def embedding_figure(
             )
         axes[0][1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         shown = f"{len(rows)} of {n} pool images" if len(rows) < n else f"{n} pool images"
-        fig.suptitle(f"{title}: {shown}" if title else shown)
+        fig.suptitle(textwrap.fill(f"{title}: {shown}" if title else shown, 110))
         fig.set_layout_engine("constrained")
         save(fig, path, dpi)
 
