@@ -54,7 +54,8 @@ rule sample_grids:
 
 # ----------------------------------------------------------------------------- `snakemake figures` and the report
 # Every figure rule reads workflow files only and takes its plotting settings from config["figures"] (params), so
-# changing a plotting setting reruns figure and report rules and nothing upstream.
+# changing a plotting setting reruns figure and report rules and nothing upstream. One job draws every file of its
+# figure (as sample_grids does): each takes a second or two, less than a job's start-up.
 
 
 rule figure_classes:
@@ -62,46 +63,48 @@ rule figure_classes:
         real=f"{RESULTS}/data/real.npz",
         train_images=f"{RESULTS}/data/train_images.npy",
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
-        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+        subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=FIG_SUBSETS),
     output:
         report(
-            f"{RESULTS}/figures/classes_{{subset}}.png",
+            expand(f"{RESULTS}/figures/classes_{{subset}}.png", subset=FIG_SUBSETS),
             caption="../report/classes.rst",
             category="3. Selected images",
         ),
     log:
-        f"{RESULTS}/logs/figure_classes_{{subset}}.log",
+        f"{RESULTS}/logs/figure_classes.log",
     conda:
         "../envs/histodistill.yaml"
     params:
         figures=FIGURES,
         class_names=CLASS_NAMES,
         dataset=DS,
+        subsets=FIG_SUBSETS,
     script:
         "../workflow_scripts/figure_classes.py"
 
 
 rule figure_graph:
     input:
-        edges=lambda wc: f"{RESULTS}/graph/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.edges.tsv.gz",
-        communities=lambda wc: f"{RESULTS}/communities/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.tsv",
+        edges=[f"{RESULTS}/graph/{g}/class_{FIG_CLASS}.edges.tsv.gz" for g in FIG_GRAPHS.values()],
+        communities=[f"{RESULTS}/communities/{g}/class_{FIG_CLASS}.tsv" for g in FIG_GRAPHS.values()],
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
-        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+        subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=list(FIG_GRAPHS)),
     output:
         report(
-            f"{RESULTS}/figures/graph_{{subset}}.png",
+            expand(f"{RESULTS}/figures/graph_{{subset}}.png", subset=list(FIG_GRAPHS)),
             caption="../report/graph.rst",
             category="2. Graph and communities",
         ),
     log:
-        f"{RESULTS}/logs/figure_graph_{{subset}}.log",
+        f"{RESULTS}/logs/figure_graph.log",
     conda:
         "../envs/histodistill.yaml"
     params:
         figures=FIGURES,
         class_names=CLASS_NAMES,
         dataset=DS,
-        graph=lambda wc: FIG_GRAPHS[wc.subset],
+        subsets=list(FIG_GRAPHS),
+        graphs=list(FIG_GRAPHS.values()),
     script:
         "../workflow_scripts/figure_graph.py"
 
@@ -111,23 +114,24 @@ rule figure_embedding:
         unpack(figure_embedding_input),
         embeddings=f"{RESULTS}/embeddings/{NET}.npy",
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
-        communities=lambda wc: f"{RESULTS}/communities/{FIG_GRAPHS[wc.subset]}/class_{FIG_CLASS}.tsv",
-        subset=f"{RESULTS}/subsets/{{subset}}.npz",
+        communities=[f"{RESULTS}/communities/{g}/class_{FIG_CLASS}.tsv" for g in FIG_GRAPHS.values()],
+        subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=list(FIG_GRAPHS)),
     output:
         report(
-            f"{RESULTS}/figures/embedding_{{subset}}.png",
+            expand(f"{RESULTS}/figures/embedding_{{subset}}.png", subset=list(FIG_GRAPHS)),
             caption="../report/embedding.rst",
             category="2. Graph and communities",
         ),
     log:
-        f"{RESULTS}/logs/figure_embedding_{{subset}}.log",
+        f"{RESULTS}/logs/figure_embedding.log",
     conda:
         "../envs/histodistill.yaml"
     params:
         figures=FIGURES,
         class_names=CLASS_NAMES,
         dataset=DS,
-        graph=lambda wc: FIG_GRAPHS[wc.subset],
+        subsets=list(FIG_GRAPHS),
+        graphs=list(FIG_GRAPHS.values()),
     script:
         "../workflow_scripts/figure_embedding.py"
 
@@ -137,19 +141,18 @@ rule figure_metric_ipc:
         f"{RESULTS}/tables/summary.csv",
     output:
         report(
-            f"{RESULTS}/figures/{{metric}}_ipc.png",
+            expand(f"{RESULTS}/figures/{{metric}}_ipc.png", metric=["acc", "auc"]),
             caption="../report/metric_ipc.rst",
             category="1. Accuracy",
         ),
     log:
-        f"{RESULTS}/logs/figure_metric_ipc_{{metric}}.log",
-    wildcard_constraints:
-        metric="acc|auc",
+        f"{RESULTS}/logs/figure_metric_ipc.log",
     conda:
         "../envs/histodistill.yaml"
     params:
         figures=FIGURES,
         dataset=DS,
+        metrics=["acc", "auc"],
     script:
         "../workflow_scripts/figure_metric_ipc.py"
 

@@ -1,4 +1,4 @@
-"""Rule figure_metric_ipc: test accuracy or AUC against IPC, every method and network, with error bars."""
+"""Rule figure_metric_ipc: test accuracy and AUC against IPC, every method and network, with error bars."""
 
 import pandas as pd
 
@@ -8,7 +8,8 @@ from histodistill.workflow import run_job
 
 def main(smk, device):
     summary = pd.read_csv(smk.input[0], dtype={"ipc": str}, keep_default_na=False, na_values=[""])
-    ipc_figure(summary, smk.wildcards.metric, smk.output[0], title=smk.params.dataset, dpi=smk.params.figures["dpi"])
+    for metric, figure in zip(smk.params.metrics, smk.output, strict=True):
+        ipc_figure(summary, metric, figure, title=smk.params.dataset, dpi=smk.params.figures["dpi"])
 
 
 run_job(snakemake, main)  # noqa: F821
