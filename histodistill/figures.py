@@ -386,7 +386,8 @@ METRIC_LABELS = {"acc": "test accuracy (%)", "auc": "test AUC (%)", "f1": "test 
 
 def ipc_figure(summary: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "", dpi: int = 150) -> None:
     """`metric` (acc, auc or f1; mean ± std over seeds, in %) against IPC: one panel per network, one line per
-    method (colour and marker), full real data as a dashed line with its ± std band."""
+    method (colour and marker, each shifted sideways by a few percent of the IPC so that equal values do not hide
+    each other), full real data as a dashed line with its ± std band."""
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {sorted(METRIC_LABELS)}, not {metric!r}")
     models = list(dict.fromkeys(summary["model"]))
@@ -401,7 +402,10 @@ def ipc_figure(summary: pd.DataFrame, metric: str, path: str | os.PathLike, titl
                 grp = s[(s["method"] == method) & (s["ipc"] != "all")]
                 if grp.empty:
                     continue
-                grp = grp.assign(x=grp["ipc"].astype(int)).sort_values("x")
+                # a small sideways dodge per method (log axis), so that methods with equal values (k-means and
+                # infodist_plus pick the same class medoid at IPC 1) stay visible side by side
+                dodge = 10 ** (0.015 * (k - (len(methods) - 1) / 2))
+                grp = grp.assign(x=grp["ipc"].astype(int) * dodge).sort_values("x")
                 ax.errorbar(
                     grp["x"],
                     100 * grp[f"{metric}_mean"],
