@@ -13,8 +13,9 @@ import json
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Iterator, Mapping
 
 import numpy as np
 
@@ -23,19 +24,27 @@ from .errors import HistodistillError
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory, then rename."""
+@contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file handle on a temporary file in `path`'s directory, renamed to `path` when the block ends
+    without error (and removed when it fails), so that a killed job never leaves a half-written output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory, then rename."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -59,17 +68,8 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Atomically write one array as `.npy` (streamed to a temporary file, then renamed: no second copy in memory)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.lib.format.write_array(fh, np.asarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(path) as fh:
+        np.lib.format.write_array(fh, np.asarray(array), allow_pickle=False)
 
 
 def read_npy_header(fh: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
