@@ -83,6 +83,17 @@ def community_colours(modules: np.ndarray) -> tuple[np.ndarray, list[tuple[str, 
     return colours, legend
 
 
+def community_legend_handles(legend: list[tuple[str, str]], n_selected: int) -> list[Any]:
+    """Legend entries of a figure coloured by community: one dot per `community_colours` entry, then the star that
+    marks the selected images."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=lab) for lab, c in legend]
+    star = dict(marker="*", markersize=13, color="white", markeredgecolor=HIGHLIGHT)
+    handles.append(Line2D([], [], ls="", label=f"selected ({n_selected})", **star))
+    return handles
+
+
 def mosaic(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
     """uint8 NHWC images tiled into one uint8 HxWxC picture, `cols` per row, white padding between them."""
     n, h, w, c = images.shape
@@ -227,8 +238,6 @@ def graph_figure(
     sizes = 15 + 185 * (flow / flow.max() if flow.max() > 0 else flow)
     chosen = np.isin(nodes, selected)
     with style() as plt:
-        from matplotlib.lines import Line2D
-
         fig, ax = plt.subplots(figsize=(7.5, 6.0))
         nx.draw_networkx_edges(g, pos, ax=ax, width=0.4, alpha=0.25, edge_color="#555555")
         plain = nodes[~chosen].tolist()
@@ -254,19 +263,7 @@ def graph_figure(
                 edgecolors=HIGHLIGHT,
                 linewidths=1.2,
             )
-        handles = [Line2D([], [], ls="", marker="o", color=c, label=lab) for lab, c in legend]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="*",
-                markersize=13,
-                color="white",
-                markeredgecolor=HIGHLIGHT,
-                label=f"selected ({len(picked)})",
-            )
-        )
+        handles = community_legend_handles(legend, len(picked))
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.set_axis_off()
         sub = (
@@ -357,19 +354,7 @@ def embedding_figure(
                 linewidths=1.1,
                 zorder=3,
             )
-        handles = [Line2D([], [], ls="", marker="o", color=c, label=lab) for lab, c in legend]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="*",
-                markersize=13,
-                color="white",
-                markeredgecolor=HIGHLIGHT,
-                label=f"selected ({int(chosen.sum())})",
-            )
-        )
+        handles = community_legend_handles(legend, int(chosen.sum()))
         if len(real):
             handles.append(
                 Line2D([], [], ls="", marker="o", color="#999999", alpha=0.5, label=f"real train ({len(real)})")
