@@ -1,4 +1,5 @@
-"""Tables and figures: aggregation of per-seed metrics, Markdown table, accuracy plot, sample grids."""
+"""Tables and figures: aggregation of per-seed metrics, Markdown table, sample grids (the accuracy plot and the
+other figures are in histodistill.figures)."""
 
 from __future__ import annotations
 
@@ -143,35 +144,6 @@ def validation_ranking_markdown(summary: pd.DataFrame) -> str:
                 f" | {100 * r['acc_mean']:.1f} ± {100 * r['acc_std']:.1f} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def accuracy_figure(summary: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
-    """Test accuracy (mean ± std over seeds) against IPC, one line per method; full real data as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = list(summary["model"].unique())
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        s = summary[summary["model"] == model]
-        for method, grp in s.groupby("method", sort=False):
-            if (grp["ipc"] == "all").all():
-                r = grp.iloc[0]
-                ax.axhline(r.acc_mean, ls="--", color="k", lw=1, label=f"{method} ({100 * r.acc_mean:.1f}%)")
-                continue
-            grp = grp[grp["ipc"] != "all"].assign(x=lambda d: d["ipc"].astype(int)).sort_values("x")
-            ax.errorbar(grp["x"], grp["acc_mean"], yerr=grp["acc_std"], marker="o", capsize=3, label=method)
-        ax.set_xscale("log")
-        ax.set_xlabel("images per class (IPC)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(f"{title} {model}".strip())
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def sample_grid(

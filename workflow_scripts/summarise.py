@@ -5,9 +5,9 @@ import logging
 
 import pandas as pd
 
+from histodistill.figures import ipc_figure
 from histodistill.io import atomic_write_bytes
 from histodistill.report import (
-    accuracy_figure,
     aggregate,
     class_accuracy,
     class_accuracy_markdown,
@@ -40,7 +40,7 @@ def main(smk, device):
     atomic_write_bytes(smk.output.csv, summary.to_csv(index=False, float_format="%.6f").encode())
     atomic_write_bytes(smk.output.markdown, text.encode())
     atomic_write_bytes(smk.output.graph, graph.to_csv(index=False, float_format="%.6f").encode())
-    accuracy_figure(summary, smk.output.figure, title=smk.params.dataset)
+    ipc_figure(summary, "acc", smk.output.figure, title=smk.params.dataset)
     logging.getLogger("histodistill").info("\n%s", text)
 
 
