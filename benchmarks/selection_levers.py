@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from histodistill.accel import resolve_switch  # noqa: E402
 from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
-from histodistill.graph import GraphConfig, build_graph  # noqa: E402
+from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
 from histodistill.pool import load_pool  # noqa: E402
@@ -53,20 +53,58 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "plus-knn10-local_hub-size-merge": ("plus", {"knn": 10}, {"pick": "local_hub", "quota": "size", "merge": True}),
     "plus-paper-medoid-size-merge": ("plus", {"knn": None}, {"pick": "medoid", "quota": "size", "merge": True}),
     "plus-paper-local_hub-size-merge": ("plus", {"knn": None}, {"pick": "local_hub", "quota": "size", "merge": True}),
+    # K tracks the budget: Infomap's preferred number of modules = IPC (`"modules": "ipc"`)
+    "plus-knn10-k=ipc-medoid": ("plus", {"knn": 10}, {"modules": "ipc", "pick": "medoid", "quota": "size"}),
+    "plus-knn10-k=ipc-hub": ("plus", {"knn": 10}, {"modules": "ipc", "pick": "hub", "quota": "equal"}),
+    "plus-paper-k=ipc-medoid": ("plus", {"knn": None}, {"modules": "ipc", "pick": "medoid", "quota": "size"}),
+    "plus-paper-k=ipc-hub": ("plus", {"knn": None}, {"modules": "ipc", "pick": "hub", "quota": "equal"}),
+    # hubness reduction: local scaling of distances, or mutual edges only
+    "plus-knn10ls-medoid-size-merge": ("plus", {"knn": 10, "hubness": "local_scaling"}, {"pick": "medoid"}),
+    "plus-knn10ls-hub-equal-merge": (
+        "plus",
+        {"knn": 10, "hubness": "local_scaling"},
+        {"pick": "hub", "quota": "equal"},
+    ),
+    "plus-knn10ls-k=ipc-medoid": (
+        "plus",
+        {"knn": 10, "hubness": "local_scaling"},
+        {"modules": "ipc", "pick": "medoid"},
+    ),
+    "plus-knn10ls-k=ipc-hub": (
+        "plus",
+        {"knn": 10, "hubness": "local_scaling"},
+        {"modules": "ipc", "pick": "hub", "quota": "equal"},
+    ),
+    "plus-knn10mutual-medoid-size-merge": ("plus", {"knn": 10, "hubness": "mutual"}, {"pick": "medoid"}),
+    "plus-knn10mutual-k=ipc-hub": (
+        "plus",
+        {"knn": 10, "hubness": "mutual"},
+        {"modules": "ipc", "pick": "hub", "quota": "equal"},
+    ),
+    # each k-means part of a group gives the most visited node of its own subgraph
+    "plus-paper-part_hub-size-merge": ("plus", {"knn": None}, {"pick": "part_hub"}),
+    "plus-knn10-part_hub-size-merge": ("plus", {"knn": 10}, {"pick": "part_hub"}),
+    "plus-knn10ls-part_hub-size-merge": ("plus", {"knn": 10, "hubness": "local_scaling"}, {"pick": "part_hub"}),
+    "plus-paperls-k=ipc-hub": (
+        "plus",
+        {"knn": None, "hubness": "local_scaling"},
+        {"modules": "ipc", "pick": "hub", "quota": "equal"},
+    ),
 }
 
 
-def class_communities(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, pd.DataFrame]:
+def class_graphs(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, Graph]:
     settings = {**cfg["graph"], **graph}
     gcfg = GraphConfig(**{k: v for k, v in settings.items() if k in GraphConfig.__dataclass_fields__})
-    out = {}
-    for c in np.unique(labels):
-        e = np.asarray(emb[labels == c], dtype=np.float64)
-        out[int(c)] = find_communities(build_graph(e, gcfg), cfg["select"]["trials"], cfg["select"]["seed"])
-    return out
+    return {int(c): build_graph(np.asarray(emb[labels == c], dtype=np.float64), gcfg) for c in np.unique(labels)}
 
 
-def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, seed: int) -> np.ndarray:
+def class_communities(graphs: dict[int, Graph], cfg: dict, modules: int | None) -> dict[int, pd.DataFrame]:
+    trials, seed = cfg["select"]["trials"], cfg["select"]["seed"]
+    return {c: find_communities(g, trials, seed, modules) for c, g in graphs.items()}
+
+
+def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, seed: int, graphs=None) -> np.ndarray:
     """Global pool indices, class by class, among the kept images (as the workflow's selection rules)."""
     chosen = []
     for c in np.unique(labels):
@@ -83,7 +121,9 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
             if kind == "paper":
                 local = select_by_communities(df, ipc, "modular_centrality")
             else:
-                local = community_prototypes(e, df, ipc, seed=seed + int(c), **settings)
+                prototype = {k: v for k, v in settings.items() if k != "modules"}
+                graph = graphs[int(c)] if graphs else None
+                local = community_prototypes(e, df, ipc, seed=seed + int(c), graph=graph, **prototype)
         chosen.append(nodes[np.asarray(local)])
     return np.concatenate(chosen)
 
@@ -140,7 +180,8 @@ def main() -> None:
     batch_seeds = resolve_switch(params["batch_seeds"], device)
     seed = cfg["select"]["baseline_seed"]
 
-    graphs: dict[str, dict[int, pd.DataFrame]] = {}
+    graphs: dict[str, dict[int, Graph]] = {}
+    communities: dict[tuple[str, int | None], dict[int, pd.DataFrame]] = {}
     done: dict[tuple[int, ...], list[dict]] = {}  # a selection another variant already made is not retrained
     seen: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
     rows = []
@@ -148,9 +189,12 @@ def main() -> None:
         kind, graph, settings = VARIANTS[name]
         key = repr(sorted(graph.items()))
         if kind in ("paper", "plus") and key not in graphs:
-            graphs[key] = class_communities(emb, labels, graph, cfg)
+            graphs[key] = class_graphs(emb, labels, graph, cfg)
         for ipc in args.ipc:
-            idx = select(kind, settings, ipc, emb, labels, keep, graphs.get(key), seed)
+            mods = ipc if settings.get("modules") == "ipc" else None
+            if kind in ("paper", "plus") and (key, mods) not in communities:
+                communities[key, mods] = class_communities(graphs[key], cfg, mods)
+            idx = select(kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key))
             start = time.perf_counter()
             key_idx = tuple(sorted(idx.tolist()))
             results = done.get(key_idx) or evaluate_subset(

@@ -2,9 +2,12 @@
 
 For node n: w[n, l] = softmax over l of 1/‖e_n − e_l‖, with the self logit set to 0 before the softmax (so the
 self term still counts in the normaliser, as in the paper), then the self edge dropped. Edges with w ≥ threshold
-are kept: `"1/N"` (the paper), `"median"` of the row's weights, or a number. Two additions, off by default in the
-paper preset: logits scaled by (median distance or 1) / `temperature` to sharpen the softmax,
-and a cap of `knn` strongest out-edges per node.
+are kept: `"1/N"` (the paper), `"median"` of the row's weights, or a number. Additions, off in the paper preset:
+logits scaled by (median distance or 1) / `temperature` to sharpen the softmax; a cap of `knn` strongest out-edges
+per node; and hubness reduction (`hubness`): `local_scaling` divides every distance by √(σ_n σ_l), σ the distance to
+a node's `scaling_k`-th nearest neighbour (Zelnik-Manor & Perona 2004), so that a node in a sparse region is as
+near its own neighbours as one in a dense region is to its; `mutual` keeps an edge n → l only if l → n is kept too,
+so a hub cannot collect edges from nodes it is not near in their own ranking.
 
 torch is imported inside the functions that compute, so that jobs which only read edge lists start without it.
 
@@ -40,6 +43,8 @@ class GraphConfig:
     approx_search_dims: int | None = 64
     exact_max_nodes: int = 50_000
     seed: int = 0
+    hubness: str = "none"  # "none", "local_scaling" or "mutual"
+    scaling_k: int = 7
 
 
 @dataclass
@@ -118,6 +123,32 @@ def _keep(w: torch.Tensor, cfg: GraphConfig, n: int) -> tuple[torch.Tensor, torc
     return r, c, w[r, c]
 
 
+HUBNESS = ("none", "local_scaling", "mutual")
+
+
+def local_scales(x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """σ of every row: the distance to its k-th nearest other row (the farthest when there are fewer than k others)."""
+    import torch
+
+    n = len(x)
+    k = max(1, min(k, n - 1))
+    out = torch.empty(n, dtype=x.dtype)
+    for start in range(0, n, chunk):
+        rows = torch.arange(start, min(n, start + chunk))
+        d = torch.cdist(x[rows], x)
+        d[torch.arange(len(rows)), rows] = float("inf")  # not its own neighbour
+        out[rows] = torch.topk(d, k, dim=1, largest=False).values[:, -1]
+    return out.clamp_min_(MIN_DISTANCE)
+
+
+def mutual_edges(graph: Graph) -> Graph:
+    """The edges n → l whose reverse l → n is also in the graph (weights kept)."""
+    n = np.int64(max(1, graph.n_nodes))
+    key = graph.source * n + graph.target
+    keep = np.isin(key, graph.target * n + graph.source)
+    return Graph(graph.n_nodes, graph.source[keep], graph.target[keep], graph.weight[keep])
+
+
 def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
     """The exact graph, computed in row chunks of `cfg.chunk` (memory O(N·chunk))."""
     import torch
@@ -127,11 +158,15 @@ def exact_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
         return Graph(n, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     x = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float64))
     scale = distance_scale(emb, cfg)
-    src, dst, wts = [], [], []
     chunk = max(1, min(cfg.chunk, (1 << 24) // n))  # at most 16M float64 entries (128 MB) per block
+    root_sigma = local_scales(x, cfg.scaling_k, chunk).sqrt_() if cfg.hubness == "local_scaling" else None
+    src, dst, wts = [], [], []
     for start in range(0, n, chunk):
         rows = torch.arange(start, min(n, start + chunk))
-        logits = scale / torch.cdist(x[rows], x).clamp_min_(MIN_DISTANCE)
+        d = torch.cdist(x[rows], x)
+        if root_sigma is not None:
+            d /= root_sigma[rows, None] * root_sigma[None, :]
+        logits = scale / d.clamp_min_(MIN_DISTANCE)
         logits[torch.arange(len(rows)), rows] = 0.0  # self logit 0 before the softmax
         w = torch.softmax(logits, dim=1)
         w[torch.arange(len(rows)), rows] = float("nan")  # no self edges
@@ -215,14 +250,23 @@ def approximate_graph(emb: np.ndarray, cfg: GraphConfig) -> Graph:
 def build_graph(emb: np.ndarray, cfg: GraphConfig, where: str = "embeddings") -> Graph:
     """The class graph by the configured method ('auto': exact up to `exact_max_nodes`, approximate above)."""
     check_embeddings(emb, where)
+    if cfg.hubness not in HUBNESS:
+        raise HistodistillError(f"graph.hubness: unknown {cfg.hubness!r}; use one of {list(HUBNESS)}")
     method = cfg.method
     if method == "auto":
         method = "exact" if len(emb) <= cfg.exact_max_nodes else "approximate"
     if method == "exact":
-        return exact_graph(emb, cfg)
-    if method == "approximate":
-        return approximate_graph(emb, cfg)
-    raise HistodistillError(f"graph.method: unknown {cfg.method!r}; use 'exact', 'approximate' or 'auto'")
+        graph = exact_graph(emb, cfg)
+    elif method == "approximate":
+        if cfg.hubness == "local_scaling":
+            raise HistodistillError(
+                f"graph.hubness: local_scaling needs the exact graph, and this class has {len(emb)} images "
+                f"(graph.method {cfg.method!r}); set graph.method: exact, or raise graph.exact_max_nodes"
+            )
+        graph = approximate_graph(emb, cfg)
+    else:
+        raise HistodistillError(f"graph.method: unknown {cfg.method!r}; use 'exact', 'approximate' or 'auto'")
+    return mutual_edges(graph) if cfg.hubness == "mutual" else graph
 
 
 def write_edges(path: str | os.PathLike, graph: Graph) -> None:

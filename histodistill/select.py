@@ -22,22 +22,28 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # equal its flow when it has no self-link (our graphs have none), so all four ranks order a module's nodes the same
 # way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
 # embedding-based pick of `community_prototypes` (infodist_plus's medoid) is the order that differs.
-PROTOTYPE_PICKS = ("medoid", "hub", "local_hub")
+PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub")
 PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
 
-def find_communities(graph: Graph, trials: int = 5, seed: int = 42) -> pd.DataFrame:
-    """Two-level directed Infomap on a weighted graph; one row per node (all nodes, isolated ones included)."""
+def find_communities(graph: Graph, trials: int = 5, seed: int = 42, modules: int | None = None) -> pd.DataFrame:
+    """Two-level directed Infomap on a weighted graph; one row per node (all nodes, isolated ones included).
+
+    `modules`: Infomap's preferred number of modules (its `--preferred-number-of-modules`, a penalty on the code
+    length of partitions with another number), so that the number of communities can follow the budget; None lets
+    the map equation alone decide (the paper)."""
     import infomap
 
+    if modules is not None and modules < 1:
+        raise HistodistillError(f"find_communities: preferred number of modules {modules} is below 1")
     im = infomap.Infomap(two_level=True, directed=True, num_trials=trials, seed=seed, silent=True)
     im.add_nodes(range(graph.n_nodes))
     if graph.n_edges:
         im.add_links(zip(graph.source.tolist(), graph.target.tolist(), graph.weight.tolist()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        im.run()
+        im.run(**({} if modules is None else {"preferred_number_of_modules": int(modules)}))
         rows = [
             (n.node_id, n.module_id, n.modular_centrality, n.data.flow, n.data.enterFlow, n.data.exitFlow)
             for n in im.tree
@@ -166,6 +172,33 @@ def _local_hubs(emb: np.ndarray, flow: np.ndarray, count: int, seed: int) -> np.
     return np.asarray([int(p[np.argmax(flow[p])]) for p in parts], dtype=np.int64)
 
 
+def subgraph(graph: Graph, nodes: np.ndarray) -> Graph:
+    """The graph induced by `nodes` (its edges with both ends among them), renumbered 0..len(nodes)−1 in their order."""
+    local = np.full(graph.n_nodes, -1, dtype=np.int64)
+    local[np.asarray(nodes, dtype=np.int64)] = np.arange(len(nodes))
+    inside = (local[graph.source] >= 0) & (local[graph.target] >= 0)
+    return Graph(len(nodes), local[graph.source[inside]], local[graph.target[inside]], graph.weight[inside])
+
+
+def _part_hubs(emb: np.ndarray, graph: Graph, nodes: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` representatives of a group: split it by k-means into `count` parts (one part for one); each part gives
+    its most visited node of a random walk on the part's own subgraph (Infomap flow; ties to the lower row). Unlike
+    `local_hub`, whose flow comes from the whole class graph and so favours the nodes nearest the class's centre,
+    each part's walk stays inside the part."""
+    if count == 1:
+        parts = [np.arange(len(emb))]
+    else:
+        from sklearn.cluster import KMeans
+
+        assign = KMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(emb)
+        parts = [np.where(assign == j)[0] for j in range(count)]
+    chosen = []
+    for part in parts:
+        flow = find_communities(subgraph(graph, nodes[part]), trials=1, seed=seed)["flow"].to_numpy()
+        chosen.append(int(part[int(np.argmax(flow))]))
+    return np.asarray(chosen, dtype=np.int64)
+
+
 def community_prototypes(
     emb: np.ndarray,
     communities: pd.DataFrame,
@@ -174,6 +207,7 @@ def community_prototypes(
     quota: str = "size",
     merge: bool = True,
     seed: int = 0,
+    graph: Graph | None = None,
 ) -> np.ndarray:
     """`infodist_plus`: representatives of the Infomap communities of one class (node ids of `communities`, rows of
     `emb` in node order).
@@ -182,13 +216,17 @@ def community_prototypes(
     B groups (without `merge`: the B largest by flow, as the paper); then every group gets a quota: one each plus the
     rest in proportion to its `size` or `flow` (D'Hondt), or `equal` (the paper's ⌊B/K⌋ + 1 for the largest, topped
     up). A group gives its `medoid` (the image nearest its mean; k-means' nearest images for a quota above one), its
-    `hub`s (highest modular centrality, as the paper), or its `local_hub`s (k-means splits the group into as many
-    parts as its quota; each part gives its highest-flow node). With B = 1 and `merge`, the group is the whole class:
-    its medoid, or its most visited node (the paper's pick when the class is one module)."""
+    `hub`s (highest modular centrality, as the paper), its `local_hub`s (k-means splits the group into as many
+    parts as its quota; each part gives its highest-flow node), or its `part_hub`s (the same parts; each gives the
+    most visited node of a walk on its own subgraph of `graph`, the class graph the communities come from). With
+    B = 1 and `merge`, the group is the whole class: its medoid, or its most visited node (the paper's pick when the
+    class is one module)."""
     if pick not in PROTOTYPE_PICKS:
         raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
     if quota not in PROTOTYPE_QUOTAS:
         raise HistodistillError(f"select.infodist_plus.quota: unknown {quota!r}; use one of {list(PROTOTYPE_QUOTAS)}")
+    if pick == "part_hub" and graph is None:
+        raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graph")
     df = communities.sort_values("node", kind="stable").reset_index(drop=True)
     nodes = df["node"].to_numpy()
     if budget > len(nodes):
@@ -219,7 +257,10 @@ def community_prototypes(
         rows = np.where(groups == g)[0]
         if count == 0:
             continue
-        if pick == "local_hub":
+        if pick == "part_hub":
+            picks = _part_hubs(x[rows], graph, nodes[rows], int(count), seed + int(g))
+            chosen.extend(int(nodes[rows[i]]) for i in picks)
+        elif pick == "local_hub":
             flow = gdf["flow"].to_numpy()[rows]
             chosen.extend(int(nodes[rows[i]]) for i in _local_hubs(x[rows], flow, int(count), seed + int(g)))
         elif pick == "hub":

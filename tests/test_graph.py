@@ -127,3 +127,67 @@ def test_approximate_graph_keeps_the_exact_graphs_weight_on_real_digits():
     approx = approximate_graph(emb, cfg)
     assert exact.n_edges > 0
     assert kept_mass_ratio(approx, exact) >= 0.95
+
+
+# ---------------------------------------------------------------------------------------------- hubness reduction
+
+
+def test_local_scales_are_distances_to_the_kth_neighbour():
+    import torch
+
+    from histodistill.graph import local_scales
+
+    x = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
+    # by hand: neighbours of 0 are at 1, 3, 7; of 1 at 1, 2, 6; of 3 at 2, 3, 4; of 7 at 4, 6, 7
+    assert local_scales(x, 1, chunk=2).tolist() == [1.0, 1.0, 2.0, 4.0]
+    assert local_scales(x, 2, chunk=3).tolist() == [3.0, 2.0, 3.0, 6.0]
+    assert local_scales(x, 9, chunk=4).tolist() == [7.0, 6.0, 4.0, 7.0]  # fewer than k others: the farthest
+
+
+def test_local_scaling_gives_a_ten_times_wider_copy_of_a_cluster_the_same_edges():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(8, 2))
+    x = np.vstack([a, 10 * a + 1000.0])  # the same shape, ten times wider, far away
+
+    def within(graph, offset):
+        return {
+            (int(s) - offset, int(t) - offset)
+            for s, t in zip(graph.source, graph.target)
+            if s >= offset and t >= offset and (offset or (s < 8 and t < 8))
+        }
+
+    scaled = build_graph(x, GraphConfig(hubness="local_scaling", scaling_k=3))
+    assert within(scaled, 0) == within(scaled, 8) and within(scaled, 0)
+    plain = build_graph(x, GraphConfig())  # the control: without scaling the wide copy is wired differently
+    assert within(plain, 0) != within(plain, 8)
+
+
+def test_mutual_edges_keep_only_reciprocated_neighbours():
+    # 1-D points 0, 1, 3, 7; each keeps its one strongest edge: 0→1, 1→0, 3→1, 7→3. Only 0↔1 is mutual.
+    x = np.array([[0.0], [1.0], [3.0], [7.0]])
+    one = GraphConfig(threshold=0.0, knn=1)
+    assert set(as_dict(build_graph(x, one))) == {(0, 1), (1, 0), (2, 1), (3, 2)}
+    g = build_graph(x, GraphConfig(threshold=0.0, knn=1, hubness="mutual"))
+    assert as_dict(g) == pytest.approx(
+        {k: v for k, v in as_dict(build_graph(x, one)).items() if k in {(0, 1), (1, 0)}}, rel=1e-12
+    )
+
+
+def test_local_scaling_and_mutual_edges_take_in_links_away_from_hubs():
+    # 500 Gaussian points in 50 dimensions: the classic setting where a few points are in many 10-NN lists.
+    x = np.random.default_rng(0).normal(size=(500, 50))
+    indegree = {
+        h: np.bincount(build_graph(x, GraphConfig(knn=10, hubness=h)).target, minlength=500)
+        for h in ("none", "local_scaling", "mutual")
+    }
+    assert indegree["none"].max() > 100  # hubs: more than ten times the out-degree
+    assert indegree["local_scaling"].max() < indegree["none"].max() / 2
+    assert indegree["mutual"].max() <= 10  # an in-link is kept only with its out-link, at most 10 of those
+
+
+def test_local_scaling_on_the_approximate_graph_says_what_to_set():
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    with pytest.raises(HistodistillError, match="graph.method: exact"):
+        build_graph(x, GraphConfig(method="approximate", hubness="local_scaling"))
+    with pytest.raises(HistodistillError, match="graph.hubness"):
+        build_graph(x, GraphConfig(hubness="snn"))

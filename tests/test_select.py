@@ -341,3 +341,76 @@ def test_kmeans_on_large_features_centres_them_in_place_and_picks_the_same_image
     np.testing.assert_array_equal(in_place, copied)
     assert peak < 2 * emb.nbytes, (peak, emb.nbytes)
     np.testing.assert_allclose(work, emb, atol=1e-4)  # restored after centring
+
+
+def test_preferred_number_of_modules_follows_the_budget_down_the_planted_hierarchy():
+    # four blocks, paired: blocks 0-1 and 2-3 are linked more densely to each other than across the pairs
+    rng = np.random.default_rng(0)
+    block = np.repeat(np.arange(4), 10)
+    p = np.where(block[:, None] == block[None], 0.9, np.where(block[:, None] // 2 == block[None] // 2, 0.08, 0.01))
+    link = (rng.random((40, 40)) < p) & ~np.eye(40, dtype=bool)
+    src, dst = np.nonzero(link)
+    graph = Graph(40, src, dst, np.ones(len(src)))
+
+    def partition(df):
+        return {frozenset(np.where(df["module"].to_numpy() == m)[0].tolist()) for m in df["module"].unique()}
+
+    blocks = {frozenset(np.where(block == b)[0].tolist()) for b in range(4)}
+    pairs = {frozenset(np.where(block // 2 == b)[0].tolist()) for b in range(2)}
+    assert partition(find_communities(graph)) == blocks  # the map equation alone: the four blocks
+    assert partition(find_communities(graph, modules=4)) == blocks
+    assert partition(find_communities(graph, modules=2)) == pairs
+    assert partition(find_communities(graph, modules=1)) == {frozenset(range(40))}
+    with pytest.raises(HistodistillError, match="below 1"):
+        find_communities(graph, modules=0)
+
+
+def test_subgraph_keeps_the_inner_edges_renumbered_in_the_given_order():
+    from histodistill.select import subgraph
+
+    g = Graph(5, np.array([0, 1, 2, 3, 4, 4]), np.array([1, 2, 3, 4, 0, 2]), np.array([1.0, 2, 3, 4, 5, 6]))
+    sub = subgraph(g, np.array([4, 2, 3]))  # 4 -> 0, 2 -> 1, 3 -> 2; inner edges 2→3, 3→4, 4→2
+    assert sub.n_nodes == 3
+    assert sorted(zip(sub.source.tolist(), sub.target.tolist(), sub.weight.tolist())) == [
+        (0, 1, 6.0),
+        (1, 2, 3.0),
+        (2, 0, 4.0),
+    ]
+
+
+def two_stars_pulled_to_one_leaf() -> tuple[np.ndarray, Graph]:
+    """Star A: centre 0, leaves 1-3 (at x≈0); star B: centre 4, leaves 5-7 (at x≈10). Every node of A also sends a
+    strong edge to B's leaf 7, which sends the walk back to A: on the whole graph 7 is B's most visited node, while
+    inside B the walk centres on 4."""
+    emb = np.array([[0.0], [-0.5], [0.2], [0.5], [10.0], [9.5], [10.2], [10.5]])
+    edges = [(0, leaf, 1.0) for leaf in (1, 2, 3)] + [(leaf, 0, 1.0) for leaf in (1, 2, 3)]
+    edges += [(4, leaf, 1.0) for leaf in (5, 6, 7)] + [(leaf, 4, 1.0) for leaf in (5, 6)] + [(7, 4, 0.1)]
+    edges += [(a, 7, 3.0) for a in (0, 1, 2, 3)] + [(7, 0, 3.0)]
+    s, t, w = map(np.array, zip(*edges))
+    return emb, Graph(8, s, t, w)
+
+
+def test_part_hub_takes_each_parts_own_centre_where_local_hub_takes_the_node_the_class_walk_visits_most():
+    from histodistill.select import community_prototypes
+
+    emb, graph = two_stars_pulled_to_one_leaf()
+    df = find_communities(graph, trials=2, seed=1, modules=1)  # one module: the pick alone decides
+    flow = df.set_index("node")["flow"]
+    assert flow[7] > max(flow[4], flow[5], flow[6])  # the premise: on the whole graph, 7 leads star B
+    assert sorted(community_prototypes(emb, df, 2, pick="part_hub", graph=graph).tolist()) == [0, 4]
+    assert 7 in community_prototypes(emb, df, 2, pick="local_hub").tolist()  # the control
+    with pytest.raises(HistodistillError, match="part_hub needs the class graph"):
+        community_prototypes(emb, df, 2, pick="part_hub")
+
+
+def test_part_hub_at_one_image_is_the_papers_pick_on_a_one_module_class():
+    from histodistill.graph import GraphConfig, build_graph
+    from histodistill.select import community_prototypes
+
+    emb, _ = digits_class_communities(None)
+    graph = build_graph(emb, GraphConfig())
+    df = find_communities(graph, trials=2, seed=42)
+    assert df["module"].nunique() == 1  # the paper's graph keeps this class in one module
+    assert (
+        community_prototypes(emb, df, 1, pick="part_hub", graph=graph).tolist() == select_by_communities(df, 1).tolist()
+    )
