@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/selection_levers.py --results results/digits_16 [--config config.yaml]
         [--seeds 0 1 2 3 4] [--ipc 1 10] [--variants NAME ...] [--out results/digits_16/tables/levers] [--threads N]
+    .venv/bin/python benchmarks/selection_levers.py --tables-from A.csv B.csv --out merged   # tables of several runs
 
 Every variant selects from the same pool, embeddings and privacy filter as the run (`pool/`, `embeddings/`,
 `pool/privacy_filter.npz`), builds its graphs and Infomap communities with the run's settings, and is evaluated with
@@ -85,6 +86,13 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "plus-paper-part_hub-size-merge": ("plus", {"knn": None}, {"pick": "part_hub"}),
     "plus-knn10-part_hub-size-merge": ("plus", {"knn": 10}, {"pick": "part_hub"}),
     "plus-knn10ls-part_hub-size-merge": ("plus", {"knn": 10, "hubness": "local_scaling"}, {"pick": "part_hub"}),
+    "plus-knn10-k=ipc-part_hub": ("plus", {"knn": 10}, {"modules": "ipc", "pick": "part_hub"}),
+    "plus-knn10ls-k=ipc-part_hub": (
+        "plus",
+        {"knn": 10, "hubness": "local_scaling"},
+        {"modules": "ipc", "pick": "part_hub"},
+    ),
+    "plus-knn10-part_hub-size": ("plus", {"knn": 10}, {"pick": "part_hub", "merge": False}),
     "plus-paperls-k=ipc-hub": (
         "plus",
         {"knn": None, "hubness": "local_scaling"},
@@ -155,7 +163,13 @@ def markdown(rows: pd.DataFrame) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--results", type=Path, required=True, help="a finished run's dataset folder")
+    ap.add_argument("--results", type=Path, help="a finished run's dataset folder")
+    ap.add_argument(
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        help="write the tables of these CSVs of earlier runs on one dataset (a variant's first rows win) to --out",
+    )
     ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
@@ -163,6 +177,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args()
+    if args.tables_from:
+        if args.out is None:
+            ap.error("--tables-from needs --out")
+        rows = pd.concat([pd.read_csv(p) for p in args.tables_from]).drop_duplicates(["variant", "ipc", "seed"])
+        rows.to_csv(f"{args.out}.csv", index=False, float_format="%.6f")
+        Path(f"{args.out}.md").write_text(f"{', '.join(map(str, args.tables_from))}\n" + markdown(rows))
+        print(Path(f"{args.out}.md").read_text())
+        return
+    if args.results is None:
+        ap.error("--results is required")
     cfg = config_with_defaults(args.config)
     out = args.out or args.results / "tables" / "levers"
     if args.threads:

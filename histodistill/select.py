@@ -194,7 +194,7 @@ def _part_hubs(emb: np.ndarray, graph: Graph, nodes: np.ndarray, count: int, see
         parts = [np.where(assign == j)[0] for j in range(count)]
     chosen = []
     for part in parts:
-        flow = find_communities(subgraph(graph, nodes[part]), trials=1, seed=seed)["flow"].to_numpy()
+        flow = find_communities(subgraph(graph, nodes[part]), trials=1, seed=1)["flow"].to_numpy()  # flow: seedless
         chosen.append(int(part[int(np.argmax(flow))]))
     return np.asarray(chosen, dtype=np.int64)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HistodistillError
+from .graph import read_edges
 from .io import load_npz, save_npz
 from .select import COMMUNITY_COLUMNS, check_budget, community_prototypes, select_by_communities
 
@@ -117,12 +118,24 @@ def prototype_indices(
     quota: str = "size",
     merge: bool = True,
     seed: int = 0,
+    graph_files: list[str] | None = None,
 ) -> np.ndarray:
-    """Global pool indices chosen by `infodist_plus` (community file c holds class c; `emb` holds every pool image's
-    embedding in pool order); with a keep-mask, among the kept images only."""
+    """Global pool indices chosen by `infodist_plus` (community file c holds class c, and edge list c, needed by the
+    `part_hub` pick, its graph; `emb` holds every pool image's embedding in pool order); with a keep-mask, among the
+    kept images only."""
 
     def select_class(c: int, class_nodes: np.ndarray, df: pd.DataFrame) -> np.ndarray:
         class_emb = np.asarray(emb[class_nodes], dtype=np.float64)
-        return community_prototypes(class_emb, df, ipc, pick, quota, merge, seed=seed + c)
+        graph = None
+        if pick == "part_hub":
+            if not graph_files:
+                raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graphs' edge lists")
+            graph = read_edges(graph_files[c])
+            if graph.n_nodes != len(class_nodes):
+                raise HistodistillError(
+                    f"{graph_files[c]}: has {graph.n_nodes} nodes but class {c} has {len(class_nodes)} pool images; "
+                    "rerun the graph"
+                )
+        return community_prototypes(class_emb, df, ipc, pick, quota, merge, seed=seed + c, graph=graph)
 
     return _select_from_communities(labels, community_files, ipc, keep, select_class, "infodist_plus")

@@ -88,13 +88,14 @@ def check_config(config: dict[str, Any]) -> None:
         )
     if len(set(config["select"]["ipc"])) != len(config["select"]["ipc"]):
         raise HistodistillError(f"select.ipc: duplicate values in {config['select']['ipc']}")
+    known = set(config["graph"]) | {"hubness", "scaling_k"}  # the two optional keys have no schema default
     unknown = {
         f"{name}.{key}"
         for name, overrides in config.get("ablation", {}).get("graphs", {}).items()
         for key in overrides
-        if key not in config["graph"]
+        if key not in known
     }
-    unknown |= {f"select.infodist_plus.graph.{k}" for k in plus_settings(config)["graph"] if k not in config["graph"]}
+    unknown |= {f"select.infodist_plus.graph.{k}" for k in plus_settings(config)["graph"] if k not in known}
     if unknown:
         raise HistodistillError(f"unknown graph settings {sorted(unknown)}; use keys of graph:")
     if PLUS_GRAPH in config.get("ablation", {}).get("graphs", {}):
@@ -227,7 +228,7 @@ PLUS_GRAPH = "plus"
 def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
     """`select.infodist_plus` with the schema's defaults filled in (also for configs that omit the block)."""
     block = config.get("select", {}).get("infodist_plus", {}) or {}
-    return {"graph": {"knn": 10}, "pick": "medoid", "quota": "size", "merge": True, **block}
+    return {"graph": {"knn": 10}, "pick": "part_hub", "quota": "size", "merge": True, **block}
 
 
 def graph_settings(config: dict[str, Any], graph_key: str) -> dict[str, Any]:

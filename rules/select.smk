@@ -47,6 +47,7 @@ rule select_infodist_plus:
         embeddings=f"{RESULTS}/embeddings/{NET}.npy",
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{NET}+plus/class_{{c}}.tsv", c=CLASSES),
+        edges=expand(f"{RESULTS}/graph/{NET}+plus/class_{{c}}.edges.tsv.gz", c=CLASSES),
         keep=f"{RESULTS}/pool/privacy_filter.npz",
     output:
         f"{RESULTS}/subsets/infodist_plus_ipc{{ipc}}.npz",

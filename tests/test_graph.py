@@ -191,3 +191,24 @@ def test_local_scaling_on_the_approximate_graph_says_what_to_set():
         build_graph(x, GraphConfig(method="approximate", hubness="local_scaling"))
     with pytest.raises(HistodistillError, match="graph.hubness"):
         build_graph(x, GraphConfig(hubness="snn"))
+
+
+def test_hubness_is_a_graph_setting_the_config_accepts_and_the_default_graph_does_not_carry(tmp_path):
+    import yaml
+
+    from conftest import REPO
+    from histodistill.workflow import check_config, check_schema, config_with_defaults, graph_settings
+
+    default = config_with_defaults(REPO / "config.yaml")
+    # unset keys stay out of the graph rules' params, so runs made before these settings existed do not rerun
+    assert "hubness" not in graph_settings(default, "convnet+plus") and "scaling_k" not in default["graph"]
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["select"]["infodist_plus"]["graph"] = {"knn": 10, "hubness": "local_scaling", "scaling_k": 5}
+    cfg["ablation"] = {"graphs": {"mutual10": {"knn": 10, "hubness": "mutual"}}}
+    check_schema(cfg, REPO / "schemas" / "config.schema.yaml")
+    check_config(cfg)
+    assert graph_settings(cfg, "convnet+plus")["hubness"] == "local_scaling"
+    GraphConfig(**graph_settings(cfg, "convnet+mutual10"))  # every key is one the graph builder takes
+    cfg["graph"]["hubness"] = "snn"
+    with pytest.raises(HistodistillError, match="graph.hubness.*snn"):
+        check_schema(cfg, REPO / "schemas" / "config.schema.yaml")

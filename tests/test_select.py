@@ -398,6 +398,8 @@ def test_part_hub_takes_each_parts_own_centre_where_local_hub_takes_the_node_the
     flow = df.set_index("node")["flow"]
     assert flow[7] > max(flow[4], flow[5], flow[6])  # the premise: on the whole graph, 7 leads star B
     assert sorted(community_prototypes(emb, df, 2, pick="part_hub", graph=graph).tolist()) == [0, 4]
+    module_0 = df.assign(module=0)  # group 0 with seed 0: Infomap takes no seed below 1, the flow needs none
+    assert sorted(community_prototypes(emb, module_0, 2, pick="part_hub", graph=graph, seed=0).tolist()) == [0, 4]
     assert 7 in community_prototypes(emb, df, 2, pick="local_hub").tolist()  # the control
     with pytest.raises(HistodistillError, match="part_hub needs the class graph"):
         community_prototypes(emb, df, 2, pick="part_hub")
@@ -414,3 +416,22 @@ def test_part_hub_at_one_image_is_the_papers_pick_on_a_one_module_class():
     assert (
         community_prototypes(emb, df, 1, pick="part_hub", graph=graph).tolist() == select_by_communities(df, 1).tolist()
     )
+
+
+def test_infodist_plus_reads_each_class_graph_for_part_hub_and_names_a_stale_one(tmp_path):
+    from histodistill.graph import write_edges
+    from histodistill.subsets import prototype_indices
+
+    emb, graph = two_stars_pulled_to_one_leaf()
+    df = find_communities(graph, trials=2, seed=1, modules=1)
+    df.to_csv(tmp_path / "class_0.tsv", sep="\t", index=False)
+    write_edges(tmp_path / "class_0.edges.tsv.gz", graph)
+    labels = np.zeros(8, dtype=np.int64)
+    files = dict(community_files=[str(tmp_path / "class_0.tsv")], ipc=2, pick="part_hub")
+    edges = [str(tmp_path / "class_0.edges.tsv.gz")]
+    assert sorted(prototype_indices(labels, emb, graph_files=edges, **files).tolist()) == [0, 4]
+    with pytest.raises(HistodistillError, match="part_hub needs the class graphs"):
+        prototype_indices(labels, emb, **files)
+    write_edges(tmp_path / "class_0.edges.tsv.gz", Graph(9, graph.source, graph.target, graph.weight))
+    with pytest.raises(HistodistillError, match="has 9 nodes but class 0 has 8 .*rerun the graph"):
+        prototype_indices(labels, emb, graph_files=edges, **files)

@@ -20,7 +20,16 @@ def main(smk, device):
     keep = load_npz(smk.input.keep, required=("keep",))["keep"]
     p = smk.params
     idx = prototype_indices(
-        labels, emb, list(smk.input.communities), int(smk.wildcards.ipc), keep, p.pick, p.quota, p.merge, p.seed
+        labels,
+        emb,
+        list(smk.input.communities),
+        int(smk.wildcards.ipc),
+        keep,
+        p.pick,
+        p.quota,
+        p.merge,
+        p.seed,
+        graph_files=list(smk.input.edges),
     )
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 
