@@ -21,7 +21,8 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # Within one module, Infomap's modular centrality is a monotone function of node flow, and a node's enter and exit flow
 # equal its flow when it has no self-link (our graphs have none), so all four ranks order a module's nodes the same
 # way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
-# embedding-based pick of `community_prototypes` (infodist_plus's medoid) is the order that differs.
+# picks of `community_prototypes` (infodist_plus) are the orders that differ: the medoid (by embedding) and part_hub
+# (by a walk confined to a k-means part).
 PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub")
 PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
@@ -159,17 +160,20 @@ def _medoids(emb: np.ndarray, count: int, seed: int) -> np.ndarray:
     return select_kmeans(emb, count, seed)
 
 
+def _kmeans_parts(emb: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """Rows of a group split by k-means into `count` parts (the whole group for one)."""
+    if count == 1:
+        return [np.arange(len(emb))]
+    from sklearn.cluster import KMeans
+
+    assign = KMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(emb)
+    return [np.where(assign == j)[0] for j in range(count)]
+
+
 def _local_hubs(emb: np.ndarray, flow: np.ndarray, count: int, seed: int) -> np.ndarray:
     """`count` representatives of a group: split it by k-means into `count` parts (one part for one) and take each
     part's most visited node (highest Infomap flow; ties to the lower row)."""
-    if count == 1:
-        parts = [np.arange(len(emb))]
-    else:
-        from sklearn.cluster import KMeans
-
-        assign = KMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(emb)
-        parts = [np.where(assign == j)[0] for j in range(count)]
-    return np.asarray([int(p[np.argmax(flow[p])]) for p in parts], dtype=np.int64)
+    return np.asarray([int(p[np.argmax(flow[p])]) for p in _kmeans_parts(emb, count, seed)], dtype=np.int64)
 
 
 def subgraph(graph: Graph, nodes: np.ndarray) -> Graph:
@@ -185,15 +189,8 @@ def _part_hubs(emb: np.ndarray, graph: Graph, nodes: np.ndarray, count: int, see
     its most visited node of a random walk on the part's own subgraph (Infomap flow; ties to the lower row). Unlike
     `local_hub`, whose flow comes from the whole class graph and so favours the nodes nearest the class's centre,
     each part's walk stays inside the part."""
-    if count == 1:
-        parts = [np.arange(len(emb))]
-    else:
-        from sklearn.cluster import KMeans
-
-        assign = KMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(emb)
-        parts = [np.where(assign == j)[0] for j in range(count)]
     chosen = []
-    for part in parts:
+    for part in _kmeans_parts(emb, count, seed):
         flow = find_communities(subgraph(graph, nodes[part]), trials=1, seed=1)["flow"].to_numpy()  # flow: seedless
         chosen.append(int(part[int(np.argmax(flow))]))
     return np.asarray(chosen, dtype=np.int64)
