@@ -387,8 +387,8 @@ def ipc_figure(summary: pd.DataFrame, metric: str, path: str | os.PathLike, titl
                 grp = s[(s["method"] == method) & (s["ipc"] != "all")]
                 if grp.empty:
                     continue
-                # a small sideways dodge per method (log axis), so that methods with equal values (k-means and
-                # infodist_plus pick the same class medoid at IPC 1) stay visible side by side
+                # a small sideways dodge per method (log axis), so that methods with equal values (e.g. two
+                # selectors that pick the same images at IPC 1) stay visible side by side
                 dodge = 10 ** (0.015 * (k - (len(methods) - 1) / 2))
                 grp = grp.assign(x=grp["ipc"].astype(int) * dodge).sort_values("x")
                 ax.errorbar(
