@@ -28,23 +28,17 @@ PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
 
-def find_communities(graph: Graph, trials: int = 5, seed: int = 42, modules: int | None = None) -> pd.DataFrame:
-    """Two-level directed Infomap on a weighted graph; one row per node (all nodes, isolated ones included).
-
-    `modules`: Infomap's preferred number of modules (its `--preferred-number-of-modules`, a penalty on the code
-    length of partitions with another number), so that the number of communities can follow the budget; None lets
-    the map equation alone decide (the paper)."""
+def _infomap_leaves(graph: Graph, options: dict, run_options: dict) -> pd.DataFrame:
+    """Directed two-level Infomap on a weighted graph; one row per node (isolated ones included), in node order."""
     import infomap
 
-    if modules is not None and modules < 1:
-        raise HistodistillError(f"find_communities: preferred number of modules {modules} is below 1")
-    im = infomap.Infomap(two_level=True, directed=True, num_trials=trials, seed=seed, silent=True)
+    im = infomap.Infomap(two_level=True, directed=True, silent=True, **options)
     im.add_nodes(range(graph.n_nodes))
     if graph.n_edges:
         im.add_links(zip(graph.source.tolist(), graph.target.tolist(), graph.weight.tolist()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        im.run(**({} if modules is None else {"preferred_number_of_modules": int(modules)}))
+        im.run(**run_options)
         rows = [
             (n.node_id, n.module_id, n.modular_centrality, n.data.flow, n.data.enterFlow, n.data.exitFlow)
             for n in im.tree
@@ -52,6 +46,24 @@ def find_communities(graph: Graph, trials: int = 5, seed: int = 42, modules: int
         ]
     df = pd.DataFrame(rows, columns=COMMUNITY_COLUMNS)
     return df.sort_values("node", kind="stable").reset_index(drop=True)
+
+
+def find_communities(graph: Graph, trials: int = 5, seed: int = 42, modules: int | None = None) -> pd.DataFrame:
+    """Two-level directed Infomap on a weighted graph; one row per node (all nodes, isolated ones included).
+
+    `modules`: Infomap's preferred number of modules (its `--preferred-number-of-modules`, a penalty on the code
+    length of partitions with another number), so that the number of communities can follow the budget; None lets
+    the map equation alone decide (the paper)."""
+    if modules is not None and modules < 1:
+        raise HistodistillError(f"find_communities: preferred number of modules {modules} is below 1")
+    run_options = {} if modules is None else {"preferred_number_of_modules": int(modules)}
+    return _infomap_leaves(graph, {"num_trials": trials, "seed": seed}, run_options)
+
+
+def node_flow(graph: Graph) -> np.ndarray:
+    """Every node's Infomap flow (the stationary visit rate of its random walk), in node order; Infomap's flow step
+    alone, without the search for modules (whose result the flow does not depend on)."""
+    return _infomap_leaves(graph, {"no_infomap": True}, {})["flow"].to_numpy()
 
 
 def module_order(communities: pd.DataFrame) -> pd.DataFrame:
@@ -191,8 +203,7 @@ def _part_hubs(emb: np.ndarray, graph: Graph, nodes: np.ndarray, count: int, see
     each part's walk stays inside the part."""
     chosen = []
     for part in _kmeans_parts(emb, count, seed):
-        flow = find_communities(subgraph(graph, nodes[part]), trials=1, seed=1)["flow"].to_numpy()  # flow: seedless
-        chosen.append(int(part[int(np.argmax(flow))]))
+        chosen.append(int(part[int(np.argmax(node_flow(subgraph(graph, nodes[part]))))]))
     return np.asarray(chosen, dtype=np.int64)
 
 
