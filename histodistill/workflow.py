@@ -47,6 +47,16 @@ def check_schema(config: dict[str, Any], schema_path: str | os.PathLike) -> None
         raise HistodistillError("invalid config (see schemas/config.schema.yaml):\n  " + "\n  ".join(lines))
 
 
+SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def graph_setting_names() -> set[str]:
+    """The keys of the schema's `graph:` block (with a default or without), the keys a graph override may set."""
+    import yaml
+
+    return set(yaml.safe_load(SCHEMA.read_text())["properties"]["graph"]["properties"])
+
+
 def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
     """A config file as the workflow sees it: validated against schemas/config.schema.yaml, schema defaults filled in
     (for scripts outside the workflow, such as benchmarks/)."""
@@ -54,7 +64,7 @@ def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
     from snakemake.utils import validate
 
     config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"), set_default=True)
+    validate(config, str(SCHEMA), set_default=True)
     return config
 
 
@@ -88,7 +98,7 @@ def check_config(config: dict[str, Any]) -> None:
         )
     if len(set(config["select"]["ipc"])) != len(config["select"]["ipc"]):
         raise HistodistillError(f"select.ipc: duplicate values in {config['select']['ipc']}")
-    known = set(config["graph"]) | {"hubness", "scaling_k"}  # the two optional keys have no schema default
+    known = graph_setting_names()
     unknown = {
         f"{name}.{key}"
         for name, overrides in config.get("ablation", {}).get("graphs", {}).items()
