@@ -93,6 +93,9 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
         {"modules": "ipc", "pick": "part_hub"},
     ),
     "plus-knn10-part_hub-size": ("plus", {"knn": 10}, {"pick": "part_hub", "merge": False}),
+    # each k-means part of a group gives its most typical image (TypiClust's density within the class)
+    "plus-knn10-part_typical-size-merge": ("plus", {"knn": 10}, {"pick": "part_typical"}),
+    "plus-paper-part_typical-size-merge": ("plus", {"knn": None}, {"pick": "part_typical"}),
     "plus-paperls-k=ipc-hub": (
         "plus",
         {"knn": None, "hubness": "local_scaling"},

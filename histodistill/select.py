@@ -22,8 +22,9 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # equal its flow when it has no self-link (our graphs have none), so all four ranks order a module's nodes the same
 # way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
 # picks of `community_prototypes` (infodist_plus) are the orders that differ: the medoid (by embedding) and part_hub
-# (by a walk confined to a k-means part).
-PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub")
+# (by a walk confined to a k-means part) and part_typical (by the density of the class around each image).
+PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub", "part_typical")
+TYPICALITY_NEIGHBOURS = 20  # TypiClust's k (Hacohen et al. 2022)
 PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
@@ -207,6 +208,27 @@ def _part_hubs(emb: np.ndarray, graph: Graph, nodes: np.ndarray, count: int, see
     return np.asarray(chosen, dtype=np.int64)
 
 
+def typicality(emb: np.ndarray, k: int = TYPICALITY_NEIGHBOURS) -> np.ndarray:
+    """TypiClust's typicality (Hacohen, Dekel & Weinshall 2022): the inverse of an image's mean Euclidean distance to
+    its k nearest other images (k capped at n − 1; every image is equally typical when it is alone). High where the
+    class is dense: a mode of the class rather than its mean."""
+    n = len(emb)
+    k = min(k, n - 1)
+    if k < 1:
+        return np.ones(n)
+    from sklearn.neighbors import NearestNeighbors
+
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(emb).kneighbors(emb)
+    mean = dist[:, 1:].mean(1)  # sorted by distance: drop the image itself (a zero distance)
+    return 1.0 / np.maximum(mean, np.finfo(np.float64).tiny)
+
+
+def _part_typicals(emb: np.ndarray, typ: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` representatives of a group: split it by k-means into `count` parts (one part for one); each part gives
+    its most typical image (`typicality` within the whole class; ties to the lower row)."""
+    return np.asarray([int(p[np.argmax(typ[p])]) for p in _kmeans_parts(emb, count, seed)], dtype=np.int64)
+
+
 def community_prototypes(
     emb: np.ndarray,
     communities: pd.DataFrame,
@@ -226,9 +248,10 @@ def community_prototypes(
     up). A group gives its `medoid` (the image nearest its mean; k-means' nearest images for a quota above one), its
     `hub`s (highest modular centrality, as the paper), its `local_hub`s (k-means splits the group into as many
     parts as its quota; each part gives its highest-flow node), or its `part_hub`s (the same parts; each gives the
-    most visited node of a walk on its own subgraph of `graph`, the class graph the communities come from). With
-    B = 1 and `merge`, the group is the whole class: its medoid, or its most visited node (the paper's pick when the
-    class is one module)."""
+    most visited node of a walk on its own subgraph of `graph`, the class graph the communities come from), or its
+    `part_typical`s (the same parts; each gives its image of highest `typicality` within the class, as TypiClust).
+    With B = 1 and `merge`, the group is the whole class: its medoid, or its most visited node (the paper's pick when
+    the class is one module)."""
     if pick not in PROTOTYPE_PICKS:
         raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
     if quota not in PROTOTYPE_QUOTAS:
@@ -240,6 +263,7 @@ def community_prototypes(
     if budget > len(nodes):
         raise HistodistillError(f"budget {budget} is larger than the {len(nodes)} images available")
     x = np.asarray(emb[nodes], dtype=np.float64)
+    typ = typicality(x) if pick == "part_typical" else np.ones(len(nodes))  # within the whole class
     order = module_order(df)["module"].to_numpy()  # largest flow first
     groups = df["module"].to_numpy()
     if len(order) > budget:
@@ -248,7 +272,7 @@ def community_prototypes(
         else:
             top = set(order[:budget].tolist())
             keep = np.isin(groups, list(top))
-            df, x, groups, nodes = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep]
+            df, x, groups, nodes, typ = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep], typ[keep]
     gdf = df.assign(group=groups)
     stats = module_order(df.assign(module=groups))  # groups largest first, as modules are ordered
     gids, sizes, flows = stats["module"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
@@ -268,6 +292,8 @@ def community_prototypes(
         if pick == "part_hub":
             picks = _part_hubs(x[rows], graph, nodes[rows], int(count), seed + int(g))
             chosen.extend(int(nodes[rows[i]]) for i in picks)
+        elif pick == "part_typical":
+            chosen.extend(int(nodes[rows[i]]) for i in _part_typicals(x[rows], typ[rows], int(count), seed + int(g)))
         elif pick == "local_hub":
             flow = gdf["flow"].to_numpy()[rows]
             chosen.extend(int(nodes[rows[i]]) for i in _local_hubs(x[rows], flow, int(count), seed + int(g)))

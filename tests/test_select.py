@@ -435,3 +435,30 @@ def test_infodist_plus_reads_each_class_graph_for_part_hub_and_names_a_stale_one
     write_edges(tmp_path / "class_0.edges.tsv.gz", Graph(9, graph.source, graph.target, graph.weight))
     with pytest.raises(HistodistillError, match="has 9 nodes but class 0 has 8 .*rerun the graph"):
         prototype_indices(labels, emb, graph_files=edges, **files)
+
+
+def test_typicality_is_the_inverse_mean_distance_to_the_k_nearest_other_images():
+    from histodistill.select import typicality
+
+    # 0, 1, 3, 7 with k = 2: mean distances 2, 1.5, 2.5 and 5, by hand
+    assert np.allclose(typicality(np.array([[0.0], [1.0], [3.0], [7.0]]), k=2), [1 / 2, 1 / 1.5, 1 / 2.5, 1 / 5])
+    assert np.allclose(typicality(np.array([[0.0], [4.0]]), k=20), [1 / 4, 1 / 4])  # k capped at n - 1
+    assert typicality(np.array([[3.0]])).tolist() == [1.0]  # alone
+
+
+def clump_and_spread() -> np.ndarray:
+    """21 images in a tight clump around 0 (node 10 at its centre) and 30 spread evenly over [20, 30]: the class's
+    mean (14.7) lies between them, nearest to the spread's first image (node 21)."""
+    x = np.concatenate([np.linspace(-0.1, 0.1, 21), np.linspace(20.0, 30.0, 30)])
+    return np.stack([x, np.zeros_like(x)], axis=1)
+
+
+def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nearest_the_mean():
+    from histodistill.select import community_prototypes
+
+    emb = clump_and_spread()
+    df = communities([len(emb)])  # one module: the pick alone decides
+    assert community_prototypes(emb, df, 1, pick="part_typical").tolist() == [10]  # the clump's centre
+    assert community_prototypes(emb, df, 1, pick="medoid").tolist() == [21]  # the control
+    two = community_prototypes(emb, df, 2, pick="part_typical").tolist()
+    assert sorted(two)[0] == 10 and 21 <= sorted(two)[1] <= 50  # k-means parts: the clump and the spread
