@@ -10,6 +10,11 @@ the run's `evaluate:` protocol on the same seeds (paired: seed s trains the same
 Writes `{out}.csv` (one row per variant, IPC and seed) and `{out}.md`: mean ± std of validation and test accuracy,
 and each variant's paired difference to k-means and to random synthetic (mean and std over seeds). Choose on the
 validation columns; report the test columns.
+
+Pools: the selection is a function of the pool, so one pool's ranking holds some luck of that draw. Runs on other
+pools of the same config (another `pool.base_seed`, in their own `results:` folder) carry their --results folder in
+the CSV's `pool` column; `--tables-from` over several pools pairs each variant with k-means by pool and seed, and
+adds each pool's mean test difference to k-means.
 """
 
 from __future__ import annotations
@@ -140,27 +145,42 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
 
 
 def markdown(rows: pd.DataFrame) -> str:
+    """Mean ± std of val and test accuracy per variant and IPC; differences to the baselines paired per run (pool and
+    seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
+    pool's mean test difference to k-means."""
+    rows = rows.assign(pool=rows["pool"].fillna("")) if "pool" in rows else rows.assign(pool="")
+    pools = list(dict.fromkeys(rows["pool"]))
     lines = []
     for ipc, grp in rows.groupby("ipc"):
-        base = {b: grp[grp["variant"] == b].set_index("seed") for b in ("kmeans", "random_synthetic")}
+        grp = grp.set_index(["pool", "seed"])
+        base = {b: grp[grp["variant"] == b] for b in ("kmeans", "random_synthetic")}
+        runs = f"{len(pools)} pools × {grp.reset_index()['seed'].nunique()} seeds" if len(pools) > 1 else None
+        runs = runs or f"{grp.reset_index()['seed'].nunique()} paired seeds"
+        per_pool = "".join(f" test − k-means, pool {i + 1} |" for i in range(len(pools))) if len(pools) > 1 else ""
         lines += [
-            f"\nIPC {ipc} ({grp['seed'].nunique()} paired seeds; accuracy in %)\n",
-            "| variant | val ACC | test ACC | val − k-means | test − k-means | test − random synthetic |",
-            "|---|---|---|---|---|---|",
+            f"\nIPC {ipc} ({runs}; accuracy in %)\n",
+            "| variant | val ACC | test ACC | val − k-means | test − k-means | test − random synthetic |" + per_pool,
+            "|---|---|---|---|---|---|" + ("---|" * len(pools) if per_pool else ""),
         ]
         order = grp.groupby("variant")["val_acc"].mean().sort_values(ascending=False).index
         for v in order:
-            g = grp[grp["variant"] == v].set_index("seed")
+            g = grp[grp["variant"] == v]
 
-            def diff(col: str, b: str) -> str:
+            def diff(col: str, b: str, pool: str | None = None) -> str:
                 d = 100 * (g[col] - base[b].loc[g.index, col])
+                if pool is not None:
+                    d = d.loc[pool]
+                    return f"{d.mean():+.1f}"
                 return f"{d.mean():+.1f} ± {d.std(ddof=1):.1f}"
 
             lines.append(
                 f"| {v} | {100 * g['val_acc'].mean():.1f} ± {100 * g['val_acc'].std(ddof=1):.1f} "
                 f"| {100 * g['acc'].mean():.1f} ± {100 * g['acc'].std(ddof=1):.1f} "
                 f"| {diff('val_acc', 'kmeans')} | {diff('acc', 'kmeans')} | {diff('acc', 'random_synthetic')} |"
+                + ("".join(f" {diff('acc', 'kmeans', p)} |" for p in pools) if per_pool else "")
             )
+    if len(pools) > 1:
+        lines += ["", "Pools: " + "; ".join(f"{i + 1} = {p}" for i, p in enumerate(pools))]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +191,8 @@ def main() -> None:
         "--tables-from",
         type=Path,
         nargs="+",
-        help="write the tables of these CSVs of earlier runs on one dataset (a variant's first rows win) to --out",
+        help="write the tables of these CSVs of earlier runs on one dataset to --out (a variant's first rows of a pool "
+        "win); runs on several pools of the dataset (its `pool` column: the --results folder) pair by pool and seed",
     )
     ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -183,7 +204,9 @@ def main() -> None:
     if args.tables_from:
         if args.out is None:
             ap.error("--tables-from needs --out")
-        rows = pd.concat([pd.read_csv(p) for p in args.tables_from]).drop_duplicates(["variant", "ipc", "seed"])
+        rows = pd.concat([pd.read_csv(p) for p in args.tables_from])
+        rows = rows.assign(pool=rows["pool"].fillna("") if "pool" in rows else "")
+        rows = rows.drop_duplicates(["pool", "variant", "ipc", "seed"])
         rows.to_csv(f"{args.out}.csv", index=False, float_format="%.6f")
         Path(f"{args.out}.md").write_text(f"{', '.join(map(str, args.tables_from))}\n" + markdown(rows))
         print(Path(f"{args.out}.md").read_text())
@@ -241,7 +264,16 @@ def main() -> None:
             same = next((v for v, i in seen.items() if i == (ipc, key_idx)), None)
             seen[name, ipc] = (ipc, key_idx)
             for r in results:
-                rows.append({"variant": name, "ipc": ipc, "seed": r["seed"], "val_acc": r["val_acc"], "acc": r["acc"]})
+                rows.append(
+                    {
+                        "pool": str(args.results),
+                        "variant": name,
+                        "ipc": ipc,
+                        "seed": r["seed"],
+                        "val_acc": r["val_acc"],
+                        "acc": r["acc"],
+                    }
+                )
             out.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows).to_csv(f"{out}.csv", index=False, float_format="%.6f")  # so far (a long run may stop)
             accs = [100 * r["acc"] for r in results]
