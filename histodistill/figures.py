@@ -106,7 +106,8 @@ def mosaic(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
     return out
 
 
-def _imshow(ax: Any, img: np.ndarray) -> None:
+def show_image(ax: Any, img: np.ndarray) -> None:
+    """An HWC uint8 image (grey for one channel) on its 0–255 scale, without ticks, grid or frame."""
     grey = img.shape[-1] == 1
     ax.imshow(img[..., 0] if grey else img, cmap="gray" if grey else None, vmin=0, vmax=255)
     ax.set_xticks([])
@@ -167,7 +168,7 @@ def real_pool_selected_figure(
                 members = members[:cols]
                 ax = axes[r][q]
                 if len(members):
-                    _imshow(ax, mosaic(images[members], cols))
+                    show_image(ax, mosaic(images[members], cols))
                     ax.set_xlim(-0.5, cols * (h + 1) - 1.5)  # same width for short rows
                 else:
                     ax.set_axis_off()

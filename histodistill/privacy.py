@@ -1205,12 +1205,6 @@ def pool_table(report: dict[str, Any]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------- figures
 
 
-def _show(ax: Any, img: np.ndarray) -> None:
-    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def closest_pairs_figure(
     shared_images: np.ndarray,
     real_images: np.ndarray,
@@ -1227,6 +1221,8 @@ def closest_pairs_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .figures import show_image
+
     order = np.argsort(dcr, kind="stable")[:n]
     cols = max(1, len(order))
     fig, axes = plt.subplots(2, cols, figsize=(1.3 * cols + 0.6, 3.2), squeeze=False)
@@ -1236,7 +1232,7 @@ def closest_pairs_figure(
     for c, i in enumerate(order):
         for r, img in enumerate((shared_images[i], real_images[nn[i]])):
             axes[r][c].axis("on")
-            _show(axes[r][c], img)
+            show_image(axes[r][c], img)
         flag = " *" if threshold is not None and dcr[i] <= threshold else ""
         axes[0][c].set_title(f"d={dcr[i]:.3g}{flag}", fontsize=7)
     axes[0][0].set_ylabel("shared", fontsize=8)

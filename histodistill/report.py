@@ -160,6 +160,8 @@ def sample_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .figures import show_image
+
     classes = np.unique(labels)
     cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in classes)))
     fig, axes = plt.subplots(len(classes), cols, figsize=(cols * 0.8 + 0.6, len(classes) * 0.8 + 0.4), squeeze=False)
@@ -169,13 +171,7 @@ def sample_grid(
             ax = axes[r][k]
             ax.axis("off")
             if k < len(members):
-                img = members[k]
-                ax.imshow(
-                    img[..., 0] if img.shape[-1] == 1 else img,
-                    cmap="gray" if img.shape[-1] == 1 else None,
-                    vmin=0,
-                    vmax=255,
-                )
+                show_image(ax, members[k])
         axes[r][0].set_title(class_names[int(c)] if class_names else str(c), fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)
