@@ -453,8 +453,9 @@ def clump_and_spread() -> np.ndarray:
     return np.stack([x, np.zeros_like(x)], axis=1)
 
 
-def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nearest_the_mean():
+def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nearest_the_mean(tmp_path):
     from histodistill.select import community_prototypes
+    from histodistill.subsets import prototype_indices
 
     emb = clump_and_spread()
     df = communities([len(emb)])  # one module: the pick alone decides
@@ -462,3 +463,7 @@ def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nea
     assert community_prototypes(emb, df, 1, pick="medoid").tolist() == [21]  # the control
     two = community_prototypes(emb, df, 2, pick="part_typical").tolist()
     assert sorted(two)[0] == 10 and 21 <= sorted(two)[1] <= 50  # k-means parts: the clump and the spread
+    df.to_csv(tmp_path / "class_0.tsv", sep="\t", index=False)  # the workflow's path needs no edge lists for it
+    labels = np.zeros(len(emb), dtype=np.int64)
+    files = [str(tmp_path / "class_0.tsv")]
+    assert prototype_indices(labels, emb, files, 1, pick="part_typical").tolist() == [10]
