@@ -183,10 +183,11 @@ def _kmeans_parts(emb: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
     return [np.where(assign == j)[0] for j in range(count)]
 
 
-def _local_hubs(emb: np.ndarray, flow: np.ndarray, count: int, seed: int) -> np.ndarray:
+def _part_maxima(emb: np.ndarray, score: np.ndarray, count: int, seed: int) -> np.ndarray:
     """`count` representatives of a group: split it by k-means into `count` parts (one part for one) and take each
-    part's most visited node (highest Infomap flow; ties to the lower row)."""
-    return np.asarray([int(p[np.argmax(flow[p])]) for p in _kmeans_parts(emb, count, seed)], dtype=np.int64)
+    part's row of highest `score` (ties to the lower row): its most visited node for `local_hub` (the class walk's
+    Infomap flow), its most typical image for `part_typical` (`typicality` within the class)."""
+    return np.asarray([int(p[np.argmax(score[p])]) for p in _kmeans_parts(emb, count, seed)], dtype=np.int64)
 
 
 def subgraph(graph: Graph, nodes: np.ndarray) -> Graph:
@@ -223,12 +224,6 @@ def typicality(emb: np.ndarray, k: int = TYPICALITY_NEIGHBOURS) -> np.ndarray:
     return 1.0 / np.maximum(mean, np.finfo(np.float64).tiny)
 
 
-def _part_typicals(emb: np.ndarray, typ: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """`count` representatives of a group: split it by k-means into `count` parts (one part for one); each part gives
-    its most typical image (`typicality` within the whole class; ties to the lower row)."""
-    return np.asarray([int(p[np.argmax(typ[p])]) for p in _kmeans_parts(emb, count, seed)], dtype=np.int64)
-
-
 def community_prototypes(
     emb: np.ndarray,
     communities: pd.DataFrame,
@@ -263,7 +258,8 @@ def community_prototypes(
     if budget > len(nodes):
         raise HistodistillError(f"budget {budget} is larger than the {len(nodes)} images available")
     x = np.asarray(emb[nodes], dtype=np.float64)
-    typ = typicality(x) if pick == "part_typical" else np.ones(len(nodes))  # within the whole class
+    # the score a part's pick maximises, taken over the whole class before any community is left out
+    score = typicality(x) if pick == "part_typical" else df["flow"].to_numpy()
     order = module_order(df)["module"].to_numpy()  # largest flow first
     groups = df["module"].to_numpy()
     if len(order) > budget:
@@ -272,8 +268,8 @@ def community_prototypes(
         else:
             top = set(order[:budget].tolist())
             keep = np.isin(groups, list(top))
-            df, x, groups, nodes, typ = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep], typ[keep]
-    gdf = df.assign(group=groups)
+            df, x, groups, nodes = df[keep].reset_index(drop=True), x[keep], groups[keep], nodes[keep]
+            score = score[keep]
     stats = module_order(df.assign(module=groups))  # groups largest first, as modules are ordered
     gids, sizes, flows = stats["module"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
     if quota == "equal":
@@ -292,13 +288,10 @@ def community_prototypes(
         if pick == "part_hub":
             picks = _part_hubs(x[rows], graph, nodes[rows], int(count), seed + int(g))
             chosen.extend(int(nodes[rows[i]]) for i in picks)
-        elif pick == "part_typical":
-            chosen.extend(int(nodes[rows[i]]) for i in _part_typicals(x[rows], typ[rows], int(count), seed + int(g)))
-        elif pick == "local_hub":
-            flow = gdf["flow"].to_numpy()[rows]
-            chosen.extend(int(nodes[rows[i]]) for i in _local_hubs(x[rows], flow, int(count), seed + int(g)))
+        elif pick in ("local_hub", "part_typical"):
+            chosen.extend(int(nodes[rows[i]]) for i in _part_maxima(x[rows], score[rows], int(count), seed + int(g)))
         elif pick == "hub":
-            ranked = gdf.iloc[rows].sort_values(["modular_centrality", "node"], ascending=[False, True], kind="stable")
+            ranked = df.iloc[rows].sort_values(["modular_centrality", "node"], ascending=[False, True], kind="stable")
             chosen.extend(int(v) for v in ranked["node"].to_numpy()[:count])
         else:
             chosen.extend(int(nodes[rows[i]]) for i in _medoids(x[rows], int(count), seed + int(g)))
