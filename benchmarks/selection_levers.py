@@ -147,20 +147,20 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
 def markdown(rows: pd.DataFrame) -> str:
     """Mean ± std of val and test accuracy per variant and IPC; differences to the baselines paired per run (pool and
     seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
-    pool's mean test difference to k-means."""
-    rows = rows.assign(pool=rows["pool"].fillna("")) if "pool" in rows else rows.assign(pool="")
+    pool's mean test difference to k-means. `rows` has a `pool` column (one value for one pool)."""
     pools = list(dict.fromkeys(rows["pool"]))
+    several = len(pools) > 1
     lines = []
     for ipc, grp in rows.groupby("ipc"):
+        seeds = grp["seed"].nunique()
         grp = grp.set_index(["pool", "seed"])
         base = {b: grp[grp["variant"] == b] for b in ("kmeans", "random_synthetic")}
-        runs = f"{len(pools)} pools × {grp.reset_index()['seed'].nunique()} seeds" if len(pools) > 1 else None
-        runs = runs or f"{grp.reset_index()['seed'].nunique()} paired seeds"
-        per_pool = "".join(f" test − k-means, pool {i + 1} |" for i in range(len(pools))) if len(pools) > 1 else ""
+        runs = f"{len(pools)} pools × {seeds} seeds" if several else f"{seeds} paired seeds"
+        per_pool = "".join(f" test − k-means, pool {i + 1} |" for i in range(len(pools))) if several else ""
         lines += [
             f"\nIPC {ipc} ({runs}; accuracy in %)\n",
             "| variant | val ACC | test ACC | val − k-means | test − k-means | test − random synthetic |" + per_pool,
-            "|---|---|---|---|---|---|" + ("---|" * len(pools) if per_pool else ""),
+            "|---|---|---|---|---|---|" + ("---|" * len(pools) if several else ""),
         ]
         order = grp.groupby("variant")["val_acc"].mean().sort_values(ascending=False).index
         for v in order:
@@ -177,9 +177,9 @@ def markdown(rows: pd.DataFrame) -> str:
                 f"| {v} | {100 * g['val_acc'].mean():.1f} ± {100 * g['val_acc'].std(ddof=1):.1f} "
                 f"| {100 * g['acc'].mean():.1f} ± {100 * g['acc'].std(ddof=1):.1f} "
                 f"| {diff('val_acc', 'kmeans')} | {diff('acc', 'kmeans')} | {diff('acc', 'random_synthetic')} |"
-                + ("".join(f" {diff('acc', 'kmeans', p)} |" for p in pools) if per_pool else "")
+                + ("".join(f" {diff('acc', 'kmeans', p)} |" for p in pools) if several else "")
             )
-    if len(pools) > 1:
+    if several:
         lines += ["", "Pools: " + "; ".join(f"{i + 1} = {p}" for i, p in enumerate(pools))]
     return "\n".join(lines) + "\n"
 
