@@ -12,6 +12,7 @@ the two modes compare directly. `auto` resolves as in the workflow (bf16 and bat
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds trained per measurement")
     ap.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"])
     ap.add_argument("--batch-seeds", nargs="+", choices=["auto", "on", "off"], default=["auto"])
+    ap.add_argument("--compile", nargs="+", choices=["on", "off"], default=["off"], help="torch.compile (seed by seed)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device: {describe_device(device)}; batch 256; DSA + contrastive + EMA; {args.seeds} seed(s)")
@@ -51,8 +53,10 @@ def main() -> None:
                 labels = np.repeat(np.arange(args.classes), ipc)
                 depth = 5 if size == 64 else 3
                 for precision in args.precision:
-                    for switch in args.batch_seeds:
+                    for switch, compiled in itertools.product(args.batch_seeds, args.compile):
                         batched = resolve_switch({"on": True, "off": False}.get(switch, switch), device)
+                        if batched and compiled == "on":
+                            continue  # compiling is for seed-by-seed training only
                         cfg = TrainConfig(
                             net=net,
                             depth=depth,
@@ -60,6 +64,7 @@ def main() -> None:
                             epochs=args.epochs,
                             batch_size=256,
                             precision=resolve_precision(precision, device),
+                            compile=compiled == "on",
                         )
                         warm = TrainConfig(**{**cfg.__dict__, "epochs": 1})
                         train_classifiers(images, labels, args.classes, warm, seeds, device, batched, False)
@@ -77,6 +82,7 @@ def main() -> None:
                             "precision": cfg.precision,
                             "seeds": len(seeds),
                             "batched": batched,
+                            "compiled": cfg.compile,
                             "epochs_per_s_per_seed": round(args.epochs / per_seed, 2),
                             "s_per_1000_epochs_per_seed": round(1000 * per_seed / args.epochs, 1),
                         }

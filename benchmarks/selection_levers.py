@@ -31,8 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from histodistill.accel import resolve_switch  # noqa: E402
-from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
+from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for  # noqa: E402
 from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
@@ -226,8 +225,8 @@ def main() -> None:
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     params = cfg["evaluate"]
-    tcfg = train_config_for(params["models"][0], params, full_real=False)
-    batch_seeds = resolve_switch(params["batch_seeds"], device)
+    compiled, batch_seeds = evaluation_switches(params, device)
+    tcfg = train_config_for(params["models"][0], params, full_real=False, compiled=compiled)
     seed = cfg["select"]["baseline_seed"]
 
     graphs: dict[str, dict[int, Graph]] = {}

@@ -48,8 +48,9 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def compile_module(fn: Callable[..., Any], enabled: bool, what: str) -> Callable[..., Any]:
     """`torch.compile(fn)` (inductor, static shapes) when enabled; if compiling fails, `fn` runs instead, with a
-    warning in the log, so a compiler problem costs speed, never the run. Only for pure inference functions: a
-    failed compiled call is simply repeated uncompiled."""
+    warning in the log, so a compiler problem costs speed, never the run. Only for functions whose call changes no
+    state (inference, or a network's forward and loss without running statistics): a failed compiled call is simply
+    repeated uncompiled."""
     if not enabled:
         return fn
     compiled = torch.compile(fn, dynamic=False)

@@ -8,6 +8,10 @@ however it exits (exception, SIGKILL), so a crashed job never strands a device.
 No-op when no GPU is requested, when none is visible, and under SLURM (which sets CUDA_VISIBLE_DEVICES itself).
 Environment: HISTODISTILL_GPUS (comma list of device ids, default: CUDA_VISIBLE_DEVICES or every `nvidia-smi -L`
 device), HISTODISTILL_LEASE_DIR (default: /tmp/histodistill-gpu-lease-<uid>).
+
+Sharing a device: an id listed k times in HISTODISTILL_GPUS is k slots, so k jobs run on that device at once (small
+jobs, such as the smoke workflow's, leave most of a large GPU idle one at a time). Set snakemake's `gpu` resource to
+the number of slots. A job that asks for several GPUs still gets distinct devices.
 """
 
 from __future__ import annotations
@@ -59,18 +63,20 @@ def gpu_lease(count: int, poll_seconds: float = 0.5, timeout_seconds: float | No
     if not devices:
         yield []
         return
-    if count > len(devices):
-        raise RuntimeError(f"a job asked for {count} GPUs but only {len(devices)} are visible ({devices})")
+    distinct = sorted(set(devices))
+    if count > len(distinct):
+        raise RuntimeError(f"a job asked for {count} GPUs but only {len(distinct)} are visible ({distinct})")
+    slots = [(dev, devices[:i].count(dev)) for i, dev in enumerate(devices)]  # (device, its k-th slot)
     folder = lease_dir()
     held: list[tuple[str, IO]] = []
     start = time.monotonic()
     previous = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:
         while len(held) < count:
-            for dev in devices:
+            for dev, slot in slots:
                 if len(held) == count or any(d == dev for d, _ in held):
                     continue
-                fh = open(folder / f"gpu{dev}.lock", "a+")
+                fh = open(folder / (f"gpu{dev}.lock" if slot == 0 else f"gpu{dev}-{slot}.lock"), "a+")
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:

@@ -25,6 +25,12 @@ def _hold(queue, seconds):
         time.sleep(seconds)
 
 
+def _hold_until(queue, release):
+    with gpu_lease(1) as ids:
+        queue.put(ids)
+        release.wait(20)
+
+
 def test_two_concurrent_holders_get_different_devices(two_gpus):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
@@ -83,3 +89,32 @@ def test_every_rule_that_runs_a_network_asks_for_a_gpu():
     assert {"pool_quality", "evaluate_subset", "sample_pool_shard", "train_denoiser"} <= uses_network
     missing = sorted(n for n in uses_network if not re.search(r"resources:\s*\n\s*gpu=1", rules[n][0]))
     assert missing == []
+
+
+def test_a_device_listed_twice_is_two_slots(tmp_path, monkeypatch):
+    """HISTODISTILL_GPUS=0,0,1: two jobs share device 0, a third gets device 1, a fourth waits; a job asking for
+    two GPUs gets two distinct devices, never two slots of one."""
+    monkeypatch.setenv("HISTODISTILL_GPUS", "0,0,1")
+    monkeypatch.setenv("HISTODISTILL_LEASE_DIR", str(tmp_path))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    ctx = mp.get_context("fork")
+    q, release = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_hold_until, args=(q, release)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    try:
+        got = sorted(q.get(timeout=10)[0] for _ in procs)  # all three hold at once
+        assert got == ["0", "0", "1"]
+        with pytest.raises(TimeoutError):
+            with gpu_lease(1, poll_seconds=0.05, timeout_seconds=0.3):
+                pass
+    finally:
+        release.set()
+        for p in procs:
+            p.join(10)
+    with gpu_lease(2, timeout_seconds=2) as ids:
+        assert sorted(ids) == ["0", "1"]
+    with pytest.raises(RuntimeError, match="only 2 are visible"):
+        with gpu_lease(3):
+            pass

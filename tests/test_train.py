@@ -287,3 +287,32 @@ def test_crop_translates_by_whole_pixels_and_fills_black(size):
         assert matches, f"sample {i} is not a whole-pixel translation of its input"
         moved += matches[0] != (0, 0)
     assert moved > len(x) // 2
+
+
+def test_compiled_training_equals_eager_training(monkeypatch):
+    """`compile=True` (torch.compile of forward and loss, the GPU default) trains the same weights as eager training
+    up to float rounding (DSA, contrastive term, EMA); and it does compile: torch.compile is called once. The test
+    compiles with the aot_eager backend (the graph capture and its autograd, not inductor's code generation, which
+    costs ~20 s on 2 cores); the GPU run of benchmarks/gpu_session.sh trains with inductor."""
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 255, size=(30, 8, 8, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 10)
+    cfg = TrainConfig(depth=1, width=8, epochs=3, batch_size=15)
+    eager = train_classifier(images, labels, 3, cfg, 3, progress=False)
+    calls = []
+    real_compile = torch.compile
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, **kw: calls.append(kw) or real_compile(fn, backend="aot_eager", **kw)
+    )
+    compiled = train_classifier(images, labels, 3, TrainConfig(**{**cfg.__dict__, "compile": True}), 3, progress=False)
+    assert calls == [{"dynamic": False}]
+    assert _max_weight_difference(eager, compiled) < 1e-4
+
+
+def test_evaluation_switches_auto_compiles_on_a_gpu_and_trains_seeds_one_by_one():
+    from histodistill.evaluate import evaluation_switches
+
+    auto = {"compile": "auto", "batch_seeds": "auto"}
+    assert evaluation_switches(auto, torch.device("cuda")) == (True, False)
+    assert evaluation_switches(auto, torch.device("cpu")) == (False, False)
+    assert evaluation_switches({"compile": False, "batch_seeds": True}, torch.device("cuda")) == (False, True)

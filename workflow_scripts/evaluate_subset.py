@@ -2,9 +2,9 @@
 
 import logging
 
-from histodistill.accel import resolve_precision, resolve_switch
+from histodistill.accel import resolve_precision
 from histodistill.data import validate_images
-from histodistill.evaluate import evaluate_subset, train_config_for
+from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for
 from histodistill.io import load_npz, write_json
 from histodistill.subsets import load_subset, subset_init
 from histodistill.workflow import run_job
@@ -26,14 +26,16 @@ def main(smk, device):
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
     params = smk.params.evaluate
-    cfg = train_config_for(smk.wildcards.model, params, full_real, resolve_precision(smk.params.precision, device))
-    batch_seeds = resolve_switch(params["batch_seeds"], device)
+    compiled, batch_seeds = evaluation_switches(params, device)
+    precision = resolve_precision(smk.params.precision, device)
+    cfg = train_config_for(smk.wildcards.model, params, full_real, precision, compiled)
     log.info(
-        "%s: %s, seeds %s, %s, seeds batched: %s",
+        "%s: %s, seeds %s, %s, compiled: %s, seeds batched: %s",
         smk.wildcards.subset,
         cfg.net,
         params["seeds"],
         cfg.precision,
+        compiled,
         batch_seeds,
     )
     results = evaluate_subset(
