@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for  # noqa: E402
+from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for, training_steps  # noqa: E402
 from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
@@ -225,7 +225,9 @@ def main() -> None:
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     params = cfg["evaluate"]
-    compiled, batch_seeds = evaluation_switches(params, device)
+    ipc = max(cfg["select"]["ipc"])  # the longest evaluation it runs decides compiling, as in the workflow's auto
+    steps = training_steps(ipc * n_classes, params["batch_size"], params["epochs"], len(params["seeds"]))
+    compiled, batch_seeds = evaluation_switches(params, device, steps)
     tcfg = train_config_for(params["models"][0], params, full_real=False, compiled=compiled)
     seed = cfg["select"]["baseline_seed"]
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from .accel import resolve_switch
 from .train import TrainConfig, classification_metrics, predict_logits, train_classifiers
 
+# torch.compile of the evaluation step pays once a job trains this many steps: about a minute of compilation (cold
+# cache) over 4.1 ms saved per step, measured on an H200 (benchmarks/eval_speed.py, ConvNet d5 w128, 64 px, batch
+# 256, bf16: 27.1 against 43.5 s per 1000 epochs of 4 steps). The paper preset's IPC 100 (5 seeds x 1000 epochs x 4
+# steps) and full-real evaluations pass it; IPC 1 to 50 do not.
+COMPILE_MIN_STEPS = 15_000
 
-def evaluation_switches(params: dict[str, Any], device: torch.device | str) -> tuple[bool, bool]:
-    """(compile, batch_seeds) from `evaluate.compile` and `evaluate.batch_seeds`. `auto` compiles on a GPU and
-    trains the seeds one by one everywhere. Measured (benchmarks/eval_speed.py, ConvNet d5 w128, 64 px, 900 images,
-    bf16, H200): 27.1 s per 1000 epochs per seed compiled, 43.5 eager, 54.3 with the seeds side by side; on CPU side
-    by side is 2.5x slower, and compiling costs more than it saves at the default run's sizes."""
-    compiled = resolve_switch(params.get("compile", "auto"), device)
+
+def training_steps(n_images: int, batch_size: int, epochs: int, seeds: int) -> int:
+    """Optimiser steps of one evaluation job: seeds x epochs x batches per epoch (the last one may be partial)."""
+    return seeds * epochs * math.ceil(n_images / max(1, min(batch_size, n_images)))
+
+
+def evaluation_switches(params: dict[str, Any], device: torch.device | str, steps: int) -> tuple[bool, bool]:
+    """(compile, batch_seeds) from `evaluate.compile` and `evaluate.batch_seeds` for a job of `steps` training steps.
+    `auto` compiles on a GPU when the job is long enough to repay compiling (COMPILE_MIN_STEPS), never on CPU, and
+    trains the seeds one by one everywhere: side by side was slower on an H200 (54.3 against 43.5 s per 1000 epochs
+    per seed at 900 images) and 2.5x slower on CPU."""
+    requested = params.get("compile", "auto")
+    if requested == "auto":
+        compiled = torch.device(device).type == "cuda" and steps >= COMPILE_MIN_STEPS
+    else:
+        compiled = bool(requested)
     batch_seeds = params.get("batch_seeds", "auto")
     return compiled, (False if batch_seeds == "auto" else bool(batch_seeds))
 

@@ -309,10 +309,14 @@ def test_compiled_training_equals_eager_training(monkeypatch):
     assert _max_weight_difference(eager, compiled) < 1e-4
 
 
-def test_evaluation_switches_auto_compiles_on_a_gpu_and_trains_seeds_one_by_one():
-    from histodistill.evaluate import evaluation_switches
+def test_evaluation_switches_auto_compiles_long_gpu_jobs_and_trains_seeds_one_by_one():
+    from histodistill.evaluate import COMPILE_MIN_STEPS, evaluation_switches, training_steps
 
+    # the paper preset's IPC 100 (9 classes: 900 images, 4 batches of <= 256) and IPC 10, 5 seeds x 1000 epochs
+    assert training_steps(900, 256, 1000, 5) == 20_000 and training_steps(90, 256, 1000, 5) == 5_000
+    assert training_steps(512, 256, 1, 1) == 2 and training_steps(513, 256, 1, 1) == 3
     auto = {"compile": "auto", "batch_seeds": "auto"}
-    assert evaluation_switches(auto, torch.device("cuda")) == (True, False)
-    assert evaluation_switches(auto, torch.device("cpu")) == (False, False)
-    assert evaluation_switches({"compile": False, "batch_seeds": True}, torch.device("cuda")) == (False, True)
+    assert evaluation_switches(auto, torch.device("cuda"), 20_000) == (True, False)
+    assert evaluation_switches(auto, torch.device("cuda"), COMPILE_MIN_STEPS - 1) == (False, False)
+    assert evaluation_switches(auto, torch.device("cpu"), 10**9) == (False, False)
+    assert evaluation_switches({"compile": True, "batch_seeds": True}, torch.device("cpu"), 1) == (True, True)

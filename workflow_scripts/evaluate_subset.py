@@ -4,7 +4,7 @@ import logging
 
 from histodistill.accel import resolve_precision
 from histodistill.data import validate_images
-from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for
+from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for, training_steps
 from histodistill.io import load_npz, write_json
 from histodistill.subsets import load_subset, subset_init
 from histodistill.workflow import run_job
@@ -26,7 +26,9 @@ def main(smk, device):
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
     params = smk.params.evaluate
-    compiled, batch_seeds = evaluation_switches(params, device)
+    epochs = params["full_real_epochs"] if full_real else params["epochs"]
+    steps = training_steps(len(labels), params["batch_size"], epochs, len(params["seeds"]))
+    compiled, batch_seeds = evaluation_switches(params, device, steps)
     precision = resolve_precision(smk.params.precision, device)
     cfg = train_config_for(smk.wildcards.model, params, full_real, precision, compiled)
     log.info(
