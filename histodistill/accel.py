@@ -46,14 +46,14 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def compile_module(fn: Callable[..., Any], enabled: bool, what: str) -> Callable[..., Any]:
+def compile_module(fn: Callable[..., Any], enabled: bool, what: str, mode: str = "default") -> Callable[..., Any]:
     """`torch.compile(fn)` (inductor, static shapes) when enabled; if compiling fails, `fn` runs instead, with a
     warning in the log, so a compiler problem costs speed, never the run. Only for functions whose call changes no
     state (inference, or a network's forward and loss without running statistics): a failed compiled call is simply
-    repeated uncompiled."""
+    repeated uncompiled. `mode` is torch.compile's ("reduce-overhead" adds CUDA graphs)."""
     if not enabled:
         return fn
-    compiled = torch.compile(fn, dynamic=False)
+    compiled = torch.compile(fn, dynamic=False) if mode == "default" else torch.compile(fn, dynamic=False, mode=mode)
     state = {"fn": compiled}
 
     def call(*args: Any, **kwargs: Any) -> Any:

@@ -45,6 +45,7 @@ class TrainConfig:
     contrastive_tau: float = 0.3
     precision: str = "fp32"  # 'fp32' or 'bf16' (autocast of the network; weights, loss and EMA stay fp32)
     compile: bool = False  # torch.compile of the network's forward and the loss (one seed at a time only)
+    compile_mode: str = "default"  # torch.compile's mode; "reduce-overhead" (CUDA graphs) is timed by benchmarks only
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -199,7 +200,7 @@ def _training_loss(
 
     if not cfg.compile:
         return loss
-    compiled = compile_module(loss, True, "the evaluation network's forward and loss")
+    compiled = compile_module(loss, True, "the evaluation network's forward and loss", cfg.compile_mode)
     # one memory layout for every batch (the DSA ops return different strides, each a recompile otherwise);
     # channels-last is also the layout cuDNN's bf16 convolutions prefer
     return lambda x, y: compiled(x.contiguous(memory_format=torch.channels_last), y)
