@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -225,10 +226,11 @@ def main() -> None:
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     params = cfg["evaluate"]
+    tcfg = train_config_for(params["models"][0], params, full_real=False)
     ipc = max(cfg["select"]["ipc"])  # the longest evaluation it runs decides compiling, as in the workflow's auto
-    steps = training_steps(ipc * n_classes, params["batch_size"], params["epochs"], len(params["seeds"]))
+    steps = training_steps(ipc * n_classes, tcfg.batch_size, tcfg.epochs, len(params["seeds"]))
     compiled, batch_seeds = evaluation_switches(params, device, steps)
-    tcfg = train_config_for(params["models"][0], params, full_real=False, compiled=compiled)
+    tcfg = replace(tcfg, compile=compiled)
     seed = cfg["select"]["baseline_seed"]
 
     graphs: dict[str, dict[int, Graph]] = {}

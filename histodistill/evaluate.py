@@ -37,9 +37,7 @@ def evaluation_switches(params: dict[str, Any], device: torch.device | str, step
     return compiled, (False if batch_seeds == "auto" else bool(batch_seeds))
 
 
-def train_config_for(
-    model: str, params: dict[str, Any], full_real: bool, precision: str = "fp32", compiled: bool = False
-) -> TrainConfig:
+def train_config_for(model: str, params: dict[str, Any], full_real: bool, precision: str = "fp32") -> TrainConfig:
     """The evaluation protocol's TrainConfig for one network (full real data gets its own epoch count; ResNet18 its
     own width, so that a wide ConvNet does not turn it into a 45 M-parameter network)."""
     return TrainConfig(
@@ -57,7 +55,6 @@ def train_config_for(
         contrastive_beta=params["contrastive_beta"],
         contrastive_tau=params["contrastive_tau"],
         precision=precision,
-        compile=compiled,
     )
 
 
@@ -103,6 +100,7 @@ def evaluate_subset(
         train_images, train_labels, n_classes, cfg, seeds, device, batch_seeds=batch_seeds, desc=cfg.net
     )
     seconds = (time.perf_counter() - start) / len(seeds)
+    batched = bool(batch_seeds and len(seeds) > 1)
     results = []
     for seed, model in zip(seeds, models):
         logits = predict_logits(model, test_images, device, precision=cfg.precision)
@@ -120,8 +118,8 @@ def evaluate_subset(
                 "n_train": int(len(train_labels)),
                 "epochs": cfg.epochs,
                 "precision": cfg.precision,
-                "batch_seeds": bool(batch_seeds and len(seeds) > 1),
-                "compiled": bool(cfg.compile and not (batch_seeds and len(seeds) > 1)),
+                "batch_seeds": batched,
+                "compiled": cfg.compile and not batched,
                 "train_seconds": round(seconds, 3),
             }
         )

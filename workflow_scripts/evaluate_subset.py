@@ -1,6 +1,7 @@
 """Rule evaluate_subset: one classifier per seed trained only on the subset; metrics on the real test split."""
 
 import logging
+from dataclasses import replace
 
 from histodistill.accel import resolve_precision
 from histodistill.data import validate_images
@@ -26,11 +27,10 @@ def main(smk, device):
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
     params = smk.params.evaluate
-    epochs = params["full_real_epochs"] if full_real else params["epochs"]
-    steps = training_steps(len(labels), params["batch_size"], epochs, len(params["seeds"]))
+    cfg = train_config_for(smk.wildcards.model, params, full_real, resolve_precision(smk.params.precision, device))
+    steps = training_steps(len(labels), cfg.batch_size, cfg.epochs, len(params["seeds"]))
     compiled, batch_seeds = evaluation_switches(params, device, steps)
-    precision = resolve_precision(smk.params.precision, device)
-    cfg = train_config_for(smk.wildcards.model, params, full_real, precision, compiled)
+    cfg = replace(cfg, compile=compiled)
     log.info(
         "%s: %s, seeds %s, %s, compiled: %s, seeds batched: %s",
         smk.wildcards.subset,
