@@ -53,7 +53,7 @@ def compile_module(fn: Callable[..., Any], enabled: bool, what: str, mode: str =
     repeated uncompiled. `mode` is torch.compile's ("reduce-overhead" adds CUDA graphs)."""
     if not enabled:
         return fn
-    compiled = torch.compile(fn, dynamic=False) if mode == "default" else torch.compile(fn, dynamic=False, mode=mode)
+    compiled = torch.compile(fn, dynamic=False, mode=mode)
     state = {"fn": compiled}
 
     def call(*args: Any, **kwargs: Any) -> Any:

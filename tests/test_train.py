@@ -305,7 +305,7 @@ def test_compiled_training_equals_eager_training(monkeypatch):
         torch, "compile", lambda fn, **kw: calls.append(kw) or real_compile(fn, backend="aot_eager", **kw)
     )
     compiled = train_classifier(images, labels, 3, TrainConfig(**{**cfg.__dict__, "compile": True}), 3, progress=False)
-    assert calls == [{"dynamic": False}]
+    assert calls == [{"dynamic": False, "mode": "default"}]
     assert _max_weight_difference(eager, compiled) < 1e-4
 
 
