@@ -45,7 +45,8 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
 
 
 def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
-    """configs/smoke.yaml switches on what `auto` picks on a GPU: compiled sampling and seeds trained side by side."""
+    """configs/smoke.yaml switches on GPU paths on CPU: compiled sampling (what `auto` picks on a GPU) and seeds
+    trained side by side (an option)."""
     _, ds = smoke_run
     for shard in (0, 1):
         log = (ds / "logs" / f"sample_pool_shard_{shard}.log").read_text()
