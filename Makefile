@@ -44,7 +44,7 @@ lint: env
 
 test: lint
 	$(BIN)/python -m compileall -q histodistill
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 test-slurm: env
 	$(BIN)/python tests/cluster/slurm_harness.py --report results/slurm_test_report.txt

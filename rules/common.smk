@@ -61,17 +61,12 @@ POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
 POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
 
 
-def total_cores() -> int:
-    """`--cores` of a local run; 1 where none is defined (a cluster executor: the profile's `set-threads` then
-    gives the heavy rules their CPUs, and SLURM turns threads into --cpus-per-task)."""
-    try:
-        cores = workflow.cores
-    except WorkflowError:
-        return 1
-    return cores if isinstance(cores, int) else 1
-
-
-HEAVY_THREADS = max(1, total_cores())
+# Every CPU job runs on one thread, whatever --cores is. Floating-point sums depend on how torch splits them among
+# threads, so a thread count that followed --cores would make the pool, and every number after it, depend on the
+# machine's core count; one thread per job also uses 2 cores better than 2-thread training (1.5x faster on 2, not 2x).
+# For speed over that reproducibility: `--set-threads train_denoiser=8` (the SLURM profile does so; GPU jobs barely
+# use their CPU threads).
+CPU_THREADS = 1
 
 
 # Input functions (kept here so that rule files hold rules only).

@@ -13,8 +13,7 @@ rule evaluate_subset:
         f"{RESULTS}/benchmarks/evaluate_{{subset}}_{{model}}.tsv"
     conda:
         "../envs/histodistill.yaml"
-    # the full-real evaluation needs only real.npz, yet the scheduler tends to leave it for last, alone: 2 threads
-    threads: lambda wc: 2 if wc.subset == "full_real_ipcall" else 1
+    threads: CPU_THREADS
     resources:
         gpu=1,
     params:

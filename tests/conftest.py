@@ -80,3 +80,33 @@ def copy_of(tmp_path):
         return dst
 
     return _copy
+
+
+def _tests_taking(fixture: str) -> set[tuple[str, str]]:
+    """(file name, test function) of every test in this folder whose parameters name `fixture`, read from source."""
+    import ast
+
+    found = set()
+    for path in Path(__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                if any(a.arg == fixture for a in node.args.args):
+                    found.add((path.name, node.name))
+    return found
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs the suite on two pytest-xdist workers: one test at a time to whichever is free, except that
+    every test taking the session's smoke run goes to one worker, so the smoke workflow runs once, not once per
+    worker. (xdist's own `--dist loadgroup` does not group under pytest 9.2: pytest-xdist issue #1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    smoke = _tests_taking("smoke_run")
+
+    class SmokeTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file, _, rest = nodeid.partition("::")
+            name = rest.split("[")[0].split("::")[-1]
+            return "smoke_run" if (Path(file).name, name) in smoke else nodeid
+
+    return SmokeTestsTogether(config, log)

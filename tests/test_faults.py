@@ -41,13 +41,16 @@ def isolated_copy(smoke_run, workdir: Path) -> tuple[Path, Path]:
     return workdir / "config.yaml", copy
 
 
-def workflow_cmd(*args: str) -> list[str]:
-    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml", "--cores", "1", *args]
+def workflow_cmd(*args: str, cores: int = 1) -> list[str]:
+    base = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"]
+    return [*base, "--cores", str(cores), *args]
 
 
-def run_workflow(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+def run_workflow(workdir: Path, *args: str, check: bool = False, cores: int = 1) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(workflow_cmd(*args), cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        workflow_cmd(*args, cores=cores), cwd=workdir, capture_output=True, text=True, timeout=600, env=env
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
@@ -157,7 +160,9 @@ def test_truncated_intermediate_file_stops_with_an_error_naming_it_and_its_rule(
 
 def test_sigkill_during_generator_training_resumes_from_its_checkpoint_to_the_same_weights(smoke_run, tmp_path):
     """Killed after its first checkpoint, the workflow's rerun resumes there and ends with the weights of an
-    uninterrupted run (the denoiser of a separate uninterrupted run with the same settings)."""
+    uninterrupted run (the denoiser of a separate uninterrupted run with the same settings). The uninterrupted run
+    has --cores 2, the killed and resumed one --cores 1: a CPU job's thread count, and with it every float sum, must
+    not follow --cores (the rules run every CPU job on one thread)."""
     denoiser = {"steps": 60, "checkpoint_every": 20}
     runs = {}
     for name in ("uninterrupted", "killed"):
@@ -173,7 +178,7 @@ def test_sigkill_during_generator_training_resumes_from_its_checkpoint_to_the_sa
         (ds / "logs" / "train_denoiser.log").unlink()
         runs[name] = (workdir, ds, target)
     workdir, ds, target = runs["uninterrupted"]
-    run_workflow(workdir, str(target), check=True)
+    run_workflow(workdir, str(target), check=True, cores=2)
     assert "resumed" not in (ds / "logs" / "train_denoiser.log").read_text()
 
     workdir, ds, target = runs["killed"]
