@@ -9,11 +9,12 @@ rule train_embedder:
         f"{RESULTS}/benchmarks/train_embedder_{{net}}.tsv"
     wildcard_constraints:
         net="convnet|resnet18",
-    # First, beside the generator chain (100): it needs only the real data, and the pool's selection chain waits for it.
+    # First, before the generator chain (100): it needs only the real data; started later, a 2-thread job waits for
+    # both cores to be free while the pool's selection chain waits for it.
     priority: 110
     conda:
         "../envs/histodistill.yaml"
-    threads: CPU_THREADS
+    threads: TRAINING_THREADS
     resources:
         gpu=1,
     params:

@@ -13,7 +13,8 @@ rule evaluate_subset:
         f"{RESULTS}/benchmarks/evaluate_{{subset}}_{{model}}.tsv"
     conda:
         "../envs/histodistill.yaml"
-    threads: CPU_THREADS
+    # the full-real evaluation needs only real.npz, yet the scheduler tends to leave it for last, alone: 2 threads
+    threads: lambda wc: TRAINING_THREADS if wc.subset == "full_real_ipcall" else 1
     resources:
         gpu=1,
     params:

@@ -8,12 +8,12 @@ rule train_autoencoder:
         f"{RESULTS}/logs/train_autoencoder.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_autoencoder.tsv"
-    # The generator chain is the run's critical path: priority 100 starts each of its jobs before any other waiting
-    # job (at most 45; the embedder's 110 is needed by the pool's selection chain).
+    # The generator chain is the run's critical path. Snakemake starts the set of jobs with the largest sum of
+    # priorities, so 100 outranks any two 1-core jobs (at most 45 each) that could otherwise hold it back.
     priority: 100
     conda:
         "../envs/histodistill.yaml"
-    threads: CPU_THREADS
+    threads: TRAINING_THREADS
     resources:
         gpu=1,
     params:
@@ -38,7 +38,7 @@ rule train_denoiser:
     priority: 100
     conda:
         "../envs/histodistill.yaml"
-    threads: CPU_THREADS
+    threads: TRAINING_THREADS
     resources:
         gpu=1,
     params:

@@ -161,8 +161,8 @@ def test_truncated_intermediate_file_stops_with_an_error_naming_it_and_its_rule(
 def test_sigkill_during_generator_training_resumes_from_its_checkpoint_to_the_same_weights(smoke_run, tmp_path):
     """Killed after its first checkpoint, the workflow's rerun resumes there and ends with the weights of an
     uninterrupted run (the denoiser of a separate uninterrupted run with the same settings). The uninterrupted run
-    has --cores 2, the killed and resumed one --cores 1: a CPU job's thread count, and with it every float sum, must
-    not follow --cores (the rules run every CPU job on one thread)."""
+    has --cores 3, the killed and resumed one --cores 2: a training job's thread count, and with it every float sum,
+    must not follow --cores (the rules fix it at 2)."""
     denoiser = {"steps": 60, "checkpoint_every": 20}
     runs = {}
     for name in ("uninterrupted", "killed"):
@@ -178,16 +178,16 @@ def test_sigkill_during_generator_training_resumes_from_its_checkpoint_to_the_sa
         (ds / "logs" / "train_denoiser.log").unlink()
         runs[name] = (workdir, ds, target)
     workdir, ds, target = runs["uninterrupted"]
-    run_workflow(workdir, str(target), check=True, cores=2)
+    run_workflow(workdir, str(target), check=True, cores=3)
     assert "resumed" not in (ds / "logs" / "train_denoiser.log").read_text()
 
     workdir, ds, target = runs["killed"]
     checkpoint = ds / "generator" / "checkpoints" / "denoiser_last.pt"
-    proc = subprocess.Popen(workflow_cmd(str(target)), cwd=workdir, start_new_session=True, **QUIET)
+    proc = subprocess.Popen(workflow_cmd(str(target), cores=2), cwd=workdir, start_new_session=True, **QUIET)
     kill_group_when(proc, checkpoint.exists, "first checkpoint")
     assert not target.exists() and checkpoint.exists()
     run_workflow(workdir, "--unlock", check=True)
-    run_workflow(workdir, str(target), check=True)
+    run_workflow(workdir, str(target), check=True, cores=2)
     log = (ds / "logs" / "train_denoiser.log").read_text()
     resumed = re.search(r"resumed denoiser training from checkpoint .* at step (\d+) of 60", log)
     assert resumed, log[-2000:]
