@@ -61,13 +61,20 @@ def per_class_selection(
     return np.concatenate(out).astype(np.int64)
 
 
-def read_communities(path: str | os.PathLike, n_nodes: int) -> pd.DataFrame:
+def check_class_nodes(path: str | os.PathLike, found: int, c: int, n_images: int) -> None:
+    """A class's graph or community file must hold one node per pool image of the class (else it is stale)."""
+    if found != n_images:
+        raise HistodistillError(f"{path}: has {found} nodes but class {c} has {n_images} pool images; rerun the graph")
+
+
+def read_communities(path: str | os.PathLike, c: int, n_nodes: int) -> pd.DataFrame:
     df = pd.read_csv(path, sep="\t")
-    missing = [c for c in COMMUNITY_COLUMNS if c not in df.columns]
+    missing = [col for col in COMMUNITY_COLUMNS if col not in df.columns]
     if missing:
         raise HistodistillError(f"{path}: missing columns {missing}")
-    if len(df) != n_nodes or set(df["node"]) != set(range(n_nodes)):
-        raise HistodistillError(f"{path}: has {len(df)} nodes but the class has {n_nodes} pool images; rerun the graph")
+    check_class_nodes(path, len(df), c, n_nodes)
+    if set(df["node"]) != set(range(n_nodes)):
+        raise HistodistillError(f"{path}: node ids are not 0..{n_nodes - 1}; rerun the graph")
     return df
 
 
@@ -89,7 +96,7 @@ def _select_from_communities(
 
     def pick(c: int, members: np.ndarray) -> np.ndarray:  # members: positions in `kept` of class c
         class_nodes = np.where(labels == c)[0]
-        df = read_communities(community_files[c], len(class_nodes))
+        df = read_communities(community_files[c], c, len(class_nodes))
         local = np.searchsorted(class_nodes, kept[members])  # kept images' node ids within the class
         chosen = select_class(c, class_nodes, df[df["node"].isin(local)])
         return np.searchsorted(local, chosen)
@@ -131,11 +138,7 @@ def prototype_indices(
             if not graph_files:
                 raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graphs' edge lists")
             graph = read_edges(graph_files[c])
-            if graph.n_nodes != len(class_nodes):
-                raise HistodistillError(
-                    f"{graph_files[c]}: has {graph.n_nodes} nodes but class {c} has {len(class_nodes)} pool images; "
-                    "rerun the graph"
-                )
+            check_class_nodes(graph_files[c], graph.n_nodes, c, len(class_nodes))
         return community_prototypes(class_emb, df, ipc, pick, quota, merge, seed=seed + c, graph=graph)
 
     return _select_from_communities(labels, community_files, ipc, keep, select_class, "infodist_plus")

@@ -435,6 +435,9 @@ def test_infodist_plus_reads_each_class_graph_for_part_hub_and_names_a_stale_one
     write_edges(tmp_path / "class_0.edges.tsv.gz", Graph(9, graph.source, graph.target, graph.weight))
     with pytest.raises(HistodistillError, match="has 9 nodes but class 0 has 8 .*rerun the graph"):
         prototype_indices(labels, emb, graph_files=edges, **files)
+    # a community file from a smaller pool: the class now has one image more than the file has nodes
+    with pytest.raises(HistodistillError, match="class_0.tsv: has 8 nodes but class 0 has 9 .*rerun the graph"):
+        prototype_indices(np.zeros(9, dtype=np.int64), np.vstack([emb, emb[:1]]), **{**files, "pick": "medoid"})
 
 
 def test_typicality_is_the_inverse_mean_distance_to_the_k_nearest_other_images():
