@@ -32,6 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from histodistill.accel import resolve_precision  # noqa: E402
 from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for, training_steps  # noqa: E402
 from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
@@ -226,7 +227,8 @@ def main() -> None:
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     params = cfg["evaluate"]
-    tcfg = train_config_for(params["models"][0], params, full_real=False)
+    # the run's precision, resolved for this device as evaluate_subset does (bf16 on a GPU with it under `auto`)
+    tcfg = train_config_for(params["models"][0], params, False, resolve_precision(cfg["precision"], device))
     ipc = max(cfg["select"]["ipc"])  # the longest evaluation it runs decides compiling, as in the workflow's auto
     steps = training_steps(ipc * n_classes, tcfg.batch_size, tcfg.epochs, len(params["seeds"]))
     compiled, batch_seeds = evaluation_switches(params, device, steps)
