@@ -148,7 +148,9 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
 def markdown(rows: pd.DataFrame) -> str:
     """Mean ± std of val and test accuracy per variant and IPC; differences to the baselines paired per run (pool and
     seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
-    pool's mean test difference to k-means. `rows` has a `pool` column (one value for one pool)."""
+    pool's mean test difference to k-means and, pools being the draws that vary most, a 95 % t-interval over the
+    pools' mean test differences to k-means and to random synthetic. `rows` has a `pool` column (one value for one
+    pool)."""
     pools = list(dict.fromkeys(rows["pool"]))
     several = len(pools) > 1
     lines = []
@@ -158,10 +160,12 @@ def markdown(rows: pd.DataFrame) -> str:
         base = {b: grp[grp["variant"] == b] for b in ("kmeans", "random_synthetic")}
         runs = f"{len(pools)} pools × {seeds} seeds" if several else f"{seeds} paired seeds"
         per_pool = "".join(f" test − k-means, pool {i + 1} |" for i in range(len(pools))) if several else ""
+        if several:
+            per_pool = " test − k-means, 95 % CI over pools | test − random synthetic, 95 % CI over pools |" + per_pool
         lines += [
             f"\nIPC {ipc} ({runs}; accuracy in %)\n",
             "| variant | val ACC | test ACC | val − k-means | test − k-means | test − random synthetic |" + per_pool,
-            "|---|---|---|---|---|---|" + ("---|" * len(pools) if several else ""),
+            "|---|---|---|---|---|---|" + ("---|" * (len(pools) + 2) if several else ""),
         ]
         order = grp.groupby("variant")["val_acc"].mean().sort_values(ascending=False).index
         for v in order:
@@ -174,10 +178,20 @@ def markdown(rows: pd.DataFrame) -> str:
                     return f"{d.mean():+.1f}"
                 return f"{d.mean():+.1f} ± {d.std(ddof=1):.1f}"
 
+            def pool_interval(b: str) -> str:
+                from scipy.stats import ttest_1samp
+
+                per_pool_mean = (100 * (g["acc"] - base[b].loc[g.index, "acc"])).groupby(level="pool").mean()
+                if len(per_pool_mean) < 2 or per_pool_mean.std() == 0:
+                    return f"{per_pool_mean.mean():+.1f}"
+                ci = ttest_1samp(per_pool_mean, 0.0).confidence_interval(0.95)
+                return f"{per_pool_mean.mean():+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]"
+
             lines.append(
                 f"| {v} | {100 * g['val_acc'].mean():.1f} ± {100 * g['val_acc'].std(ddof=1):.1f} "
                 f"| {100 * g['acc'].mean():.1f} ± {100 * g['acc'].std(ddof=1):.1f} "
                 f"| {diff('val_acc', 'kmeans')} | {diff('acc', 'kmeans')} | {diff('acc', 'random_synthetic')} |"
+                + (f" {pool_interval('kmeans')} | {pool_interval('random_synthetic')} |" if several else "")
                 + ("".join(f" {diff('acc', 'kmeans', p)} |" for p in pools) if several else "")
             )
     if several:
