@@ -148,9 +148,9 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
 def markdown(rows: pd.DataFrame) -> str:
     """Mean ± std of val and test accuracy per variant and IPC; differences to the baselines paired per run (pool and
     seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
-    pool's mean test difference to k-means and, the pools being the independent draws (a pool's seeds share its selection), a 95 % t-interval over the
-    pools' mean test differences to k-means and to random synthetic. `rows` has a `pool` column (one value for one
-    pool)."""
+    pool's mean test difference to k-means and a 95 % t-interval over the pools' mean test differences to k-means and
+    to random synthetic (the pools, not the runs, are the independent draws: a pool's seeds share its selection).
+    `rows` has a `pool` column (one value for one pool)."""
     pools = list(dict.fromkeys(rows["pool"]))
     several = len(pools) > 1
     lines = []

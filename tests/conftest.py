@@ -95,6 +95,7 @@ def _tests_taking(fixture: str) -> set[tuple[str, str]]:
     return found
 
 
+@pytest.hookimpl(optionalhook=True)  # a plain `pytest` without xdist installed ignores it
 def pytest_xdist_make_scheduler(config, log):
     """`make test` runs the suite on two pytest-xdist workers: one test at a time to whichever is free, except that
     every test taking the session's smoke run goes to one worker, so the smoke workflow runs once, not once per
