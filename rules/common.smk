@@ -63,7 +63,7 @@ POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
 
 # Threads per job are fixed, never taken from --cores: torch splits a network's floating-point sums among its
 # threads, so a count that followed --cores would make the pool, and every number after it, depend on the machine's
-# core count. Network training (generator, embedder, full-real evaluation) runs on 2 threads (1.5-1.7x faster than
+# core count. Network training (generator, embedder, full-real evaluation) runs on 2 threads (1.6-1.8x faster than
 # one on 2 cores: the default run's critical path), every other job on one. For more speed on a large CPU machine,
 # at the price of that reproducibility: `--set-threads train_denoiser=8` (the SLURM profile does so).
 TRAINING_THREADS = 2
