@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from histodistill.accel import resolve_precision  # noqa: E402
-from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for, training_steps  # noqa: E402
+from histodistill.evaluate import evaluate_subset, evaluation_config  # noqa: E402
 from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
@@ -241,12 +240,11 @@ def main() -> None:
     real = load_npz(args.results / "data" / "real.npz")
     n_classes = int(real["n_classes"])
     params = cfg["evaluate"]
-    # the run's precision, resolved for this device as evaluate_subset does (bf16 on a GPU with it under `auto`)
-    tcfg = train_config_for(params["models"][0], params, False, resolve_precision(cfg["precision"], device))
-    ipc = max(cfg["select"]["ipc"])  # the longest evaluation it runs decides compiling, as in the workflow's auto
-    steps = training_steps(ipc * n_classes, tcfg.batch_size, tcfg.epochs, len(params["seeds"]))
-    compiled, batch_seeds = evaluation_switches(params, device, steps)
-    tcfg = replace(tcfg, compile=compiled)
+    # as evaluate_subset: the run's precision resolved for this device (bf16 on a GPU with it under `auto`), and the
+    # longest evaluation it runs (the largest IPC) decides compiling
+    precision = resolve_precision(cfg["precision"], device)
+    ipc = max(cfg["select"]["ipc"])
+    tcfg, batch_seeds = evaluation_config(params["models"][0], params, False, precision, device, ipc * n_classes)
     seed = cfg["select"]["baseline_seed"]
 
     graphs: dict[str, dict[int, Graph]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,18 @@ def train_config_for(model: str, params: dict[str, Any], full_real: bool, precis
         contrastive_tau=params["contrastive_tau"],
         precision=precision,
     )
+
+
+def evaluation_config(
+    model: str, params: dict[str, Any], full_real: bool, precision: str, device: torch.device | str, n_images: int
+) -> tuple[TrainConfig, bool]:
+    """What one evaluation job trains with: `train_config_for`'s config, compiled or not as `evaluation_switches`
+    decides for the job's length (its `n_images` over the config's epochs and batch size, every seed), and whether
+    the seeds train side by side."""
+    cfg = train_config_for(model, params, full_real, precision)
+    steps = training_steps(n_images, cfg.batch_size, cfg.epochs, len(params["seeds"]))
+    compiled, batch_seeds = evaluation_switches(params, device, steps)
+    return replace(cfg, compile=compiled), batch_seeds
 
 
 def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> list[float | None]:

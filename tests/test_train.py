@@ -320,3 +320,18 @@ def test_evaluation_switches_auto_compiles_long_gpu_jobs_and_trains_seeds_one_by
     assert evaluation_switches(auto, torch.device("cuda"), COMPILE_MIN_STEPS - 1) == (False, False)
     assert evaluation_switches(auto, torch.device("cpu"), 10**9) == (False, False)
     assert evaluation_switches({"compile": True, "batch_seeds": True}, torch.device("cpu"), 1) == (True, True)
+
+
+def test_evaluation_config_compiles_the_paper_presets_ipc_100_on_a_gpu_and_not_its_ipc_10():
+    from histodistill.evaluate import evaluation_config
+    from histodistill.workflow import config_with_defaults
+
+    params = config_with_defaults("configs/pathmnist_64.yaml")["evaluate"]  # 1000 epochs, 5 seeds, batch 256, auto
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    cfg, stacked = evaluation_config("convnet", params, False, "bf16", cuda, 900)  # 20,000 steps
+    assert (cfg.compile, stacked, cfg.epochs, cfg.precision) == (True, False, 1000, "bf16")
+    assert evaluation_config("convnet", params, False, "bf16", cuda, 90)[0].compile is False  # 5,000 steps
+    assert evaluation_config("convnet", params, False, "fp32", cpu, 900)[0].compile is False
+    # full real data trains its own 30 epochs: 89,996 images are 352 batches, 5 x 30 x 352 = 52,800 steps
+    full, _ = evaluation_config("convnet", params, True, "bf16", cuda, 89_996)
+    assert (full.epochs, full.compile) == (30, True)

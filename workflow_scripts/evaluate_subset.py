@@ -1,11 +1,10 @@
 """Rule evaluate_subset: one classifier per seed trained only on the subset; metrics on the real test split."""
 
 import logging
-from dataclasses import replace
 
 from histodistill.accel import resolve_precision
 from histodistill.data import validate_images
-from histodistill.evaluate import evaluate_subset, evaluation_switches, train_config_for, training_steps
+from histodistill.evaluate import evaluate_subset, evaluation_config
 from histodistill.io import load_npz, write_json
 from histodistill.subsets import load_subset, subset_init
 from histodistill.workflow import run_job
@@ -27,17 +26,15 @@ def main(smk, device):
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
     params = smk.params.evaluate
-    cfg = train_config_for(smk.wildcards.model, params, full_real, resolve_precision(smk.params.precision, device))
-    steps = training_steps(len(labels), cfg.batch_size, cfg.epochs, len(params["seeds"]))
-    compiled, batch_seeds = evaluation_switches(params, device, steps)
-    cfg = replace(cfg, compile=compiled)
+    precision = resolve_precision(smk.params.precision, device)
+    cfg, batch_seeds = evaluation_config(smk.wildcards.model, params, full_real, precision, device, len(labels))
     log.info(
         "%s: %s, seeds %s, %s, compiled: %s, seeds batched: %s",
         smk.wildcards.subset,
         cfg.net,
         params["seeds"],
         cfg.precision,
-        compiled,
+        cfg.compile,
         batch_seeds,
     )
     results = evaluate_subset(
