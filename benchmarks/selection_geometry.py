@@ -1,0 +1,147 @@
+"""What the selections of `selection_levers.py` look like in the embedding space, beside their accuracy (issue #13).
+
+    .venv/bin/python benchmarks/selection_geometry.py --results results/digits_16 [--config config.yaml]
+        [--ipc 1 10] [--variants NAME ...] [--accuracy levers.csv] [--out results/digits_16/tables/geometry]
+
+Every variant of `selection_levers.VARIANTS` selects from the run's pool, embeddings and privacy filter exactly as
+there (same graphs, communities and seeds), and each selection is described per class, then averaged over classes:
+
+- `quantisation`: the mean squared embedding distance from each kept image of the class to its nearest selected image,
+  over the class's mean squared distance to its own mean (k-means' objective, scaled: 1 for the class mean alone,
+  0 when every image is selected). Low = the selection covers the class.
+- `centrality`: the selected images' mean distance to the class mean, over the class images' mean distance to it.
+  Low = the selection sits at the class's centre.
+- `label_probability`: the mean softmax probability the run's embedder (a classifier trained on the real train split)
+  gives the selected images' own label. High = images the real-data classifier finds easy.
+
+With `--accuracy` (a CSV of `selection_levers.py`: variant, ipc, seed, val_acc, acc; one pool) the table adds each
+variant's mean validation and test accuracy, and prints, per IPC, the Spearman rank correlation over variants between
+each measure and validation accuracy. Variants that select the same images count once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from histodistill.embed import load_embedder  # noqa: E402
+from histodistill.io import load_npy, load_npz  # noqa: E402
+from histodistill.pool import load_pool  # noqa: E402
+from histodistill.train import predict_logits  # noqa: E402
+from histodistill.workflow import config_with_defaults  # noqa: E402
+from selection_levers import VARIANTS, class_communities, class_graphs, select  # noqa: E402
+
+MEASURES = ("quantisation", "centrality", "label_probability")
+
+
+def class_geometry(emb: np.ndarray, chosen: np.ndarray, label_probability: np.ndarray) -> dict[str, float]:
+    """The three measures of one class's selection: `emb` the class's kept images, `chosen` rows of `emb`,
+    `label_probability` the embedder's probability of the class for every row."""
+    x = np.asarray(emb, dtype=np.float64)
+    mean = x.mean(0)
+    spread = ((x - mean) ** 2).sum(1)
+    sel = x[chosen]
+    nearest = ((x[:, None, :] - sel[None, :, :]) ** 2).sum(2).min(1)
+    return {
+        "quantisation": float(nearest.mean() / spread.mean()),
+        "centrality": float(np.sqrt(((sel - mean) ** 2).sum(1)).mean() / np.sqrt(spread).mean()),
+        "label_probability": float(np.mean(label_probability[chosen])),
+    }
+
+
+def selection_geometry(
+    emb: np.ndarray, labels: np.ndarray, keep: np.ndarray, label_probability: np.ndarray, idx: np.ndarray
+) -> dict[str, float]:
+    """The measures of a selection (global pool indices), averaged over classes; each class among its kept images."""
+    rows = []
+    for c in np.unique(labels):
+        kept = np.where((labels == c) & keep)[0]
+        local = np.searchsorted(kept, np.sort(idx[labels[idx] == c]))
+        if len(local) == 0 or not np.array_equal(kept[local], np.sort(idx[labels[idx] == c])):
+            raise ValueError(f"class {c}: the selection holds images outside the class's kept pool")
+        rows.append(class_geometry(emb[kept], local, label_probability[kept]))
+    return {m: float(np.mean([r[m] for r in rows])) for m in MEASURES}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, required=True, help="a finished run's dataset folder")
+    ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--accuracy", type=Path, help="selection_levers.py's CSV of this pool")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    cfg = config_with_defaults(args.config)
+    out = args.out or args.results / "tables" / "geometry"
+    net = cfg["embed"]["net"]
+    images, labels = load_pool(sorted(str(p) for p in (args.results / "pool").glob("shard_*.npz")))
+    emb = np.asarray(load_npy(args.results / "embeddings" / f"{net}.npy"), dtype=np.float64)
+    keep = load_npz(args.results / "pool" / "privacy_filter.npz", required=("keep",))["keep"].astype(bool)
+    model = load_embedder(args.results / "embedder" / f"{net}.pt", torch.device("cpu"))
+    logits = predict_logits(model, images).astype(np.float64)
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob /= prob.sum(1, keepdims=True)
+    label_probability = prob[np.arange(len(labels)), labels]
+    seed = cfg["select"]["baseline_seed"]
+
+    graphs, communities, rows = {}, {}, []
+    for name in args.variants:
+        kind, graph, settings = VARIANTS[name]
+        key = repr(sorted(graph.items()))
+        if kind in ("paper", "plus") and key not in graphs:
+            graphs[key] = class_graphs(emb, labels, graph, cfg)
+        for ipc in args.ipc:
+            mods = ipc if settings.get("modules") == "ipc" else None
+            if kind in ("paper", "plus") and (key, mods) not in communities:
+                communities[key, mods] = class_communities(graphs[key], cfg, mods)
+            idx = select(kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key))
+            rows.append(
+                {
+                    "variant": name,
+                    "ipc": ipc,
+                    "images": " ".join(map(str, sorted(idx.tolist()))),
+                    **selection_geometry(emb, labels, keep, label_probability, idx),
+                }
+            )
+            print(f"{name} IPC {ipc}: " + ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES), flush=True)
+    table = pd.DataFrame(rows)
+    if args.accuracy:
+        acc = pd.read_csv(args.accuracy).groupby(["variant", "ipc"])[["val_acc", "acc"]].mean().reset_index()
+        table = table.merge(acc, on=["variant", "ipc"], how="left")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(f"{out}.csv", index=False, float_format="%.6f")
+    lines = [f"{args.results}: selections of `selection_levers.py`, measured in the `{net}` embedding", ""]
+    for ipc, grp in table.groupby("ipc"):
+        shown = grp.drop_duplicates("images")  # the same images count once
+        cols = ["variant", *MEASURES] + (["val_acc", "acc"] if args.accuracy else [])
+        order = shown.sort_values("val_acc" if args.accuracy else "quantisation", ascending=not args.accuracy)
+        lines += [f"IPC {ipc} ({len(shown)} distinct selections)", "", "| " + " | ".join(cols) + " |"]
+        lines.append("|" + "---|" * len(cols))
+        for _, r in order.iterrows():
+            vals = [r["variant"]] + [f"{r[m]:.3f}" for m in MEASURES]
+            vals += [f"{100 * r['val_acc']:.1f}", f"{100 * r['acc']:.1f}"] if args.accuracy else []
+            lines.append("| " + " | ".join(vals) + " |")
+        if args.accuracy:
+            from scipy.stats import spearmanr
+
+            scored = shown.dropna(subset=["val_acc"])
+            for m in MEASURES:
+                rho, p = spearmanr(scored[m], scored["val_acc"])
+                lines.append(f"\nSpearman {m} vs val accuracy: {rho:+.2f} (p = {p:.3f}, {len(scored)} selections)")
+        lines.append("")
+    Path(f"{out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
