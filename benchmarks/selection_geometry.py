@@ -13,6 +13,7 @@ there (same graphs, communities and seeds), and each selection is described per 
   Low = the selection sits at the class's centre.
 - `label_probability`: the mean softmax probability the run's embedder (a classifier trained on the real train split)
   gives the selected images' own label. High = images the real-data classifier finds easy.
+- `other_class`: how many selected images (all classes together) the embedder puts in another class.
 
 With `--accuracy` (a CSV of `selection_levers.py`: variant, ipc, seed, val_acc, acc; one pool) the table adds each
 variant's mean validation and test accuracy, and prints, per IPC, the Spearman rank correlation over variants between
@@ -41,6 +42,7 @@ from histodistill.workflow import config_with_defaults  # noqa: E402
 from selection_levers import VARIANTS, class_communities, class_graphs, select  # noqa: E402
 
 MEASURES = ("quantisation", "centrality", "label_probability")
+COUNTS = ("other_class",)
 
 
 def class_geometry(emb: np.ndarray, chosen: np.ndarray, label_probability: np.ndarray) -> dict[str, float]:
@@ -59,9 +61,15 @@ def class_geometry(emb: np.ndarray, chosen: np.ndarray, label_probability: np.nd
 
 
 def selection_geometry(
-    emb: np.ndarray, labels: np.ndarray, keep: np.ndarray, label_probability: np.ndarray, idx: np.ndarray
+    emb: np.ndarray,
+    labels: np.ndarray,
+    keep: np.ndarray,
+    label_probability: np.ndarray,
+    idx: np.ndarray,
+    predicted: np.ndarray,
 ) -> dict[str, float]:
-    """The measures of a selection (global pool indices), averaged over classes; each class among its kept images."""
+    """The measures of a selection (global pool indices), averaged over classes, each class among its kept images;
+    and the count of selected images whose `predicted` class is not their label."""
     rows = []
     for c in np.unique(labels):
         kept = np.where((labels == c) & keep)[0]
@@ -69,7 +77,10 @@ def selection_geometry(
         if len(local) == 0 or not np.array_equal(kept[local], np.sort(idx[labels[idx] == c])):
             raise ValueError(f"class {c}: the selection holds images outside the class's kept pool")
         rows.append(class_geometry(emb[kept], local, label_probability[kept]))
-    return {m: float(np.mean([r[m] for r in rows])) for m in MEASURES}
+    return {
+        **{m: float(np.mean([r[m] for r in rows])) for m in MEASURES},
+        "other_class": int((predicted[idx] != labels[idx]).sum()),
+    }
 
 
 def main() -> None:
@@ -92,6 +103,8 @@ def main() -> None:
     prob = np.exp(logits - logits.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
     label_probability = prob[np.arange(len(labels)), labels]
+    predicted = prob.argmax(1)
+    print(f"the embedder agrees with the label of {100 * (predicted == labels)[keep].mean():.1f} % of the kept pool")
     seed = cfg["select"]["baseline_seed"]
 
     graphs, communities, rows = {}, {}, []
@@ -110,10 +123,11 @@ def main() -> None:
                     "variant": name,
                     "ipc": ipc,
                     "images": " ".join(map(str, sorted(idx.tolist()))),
-                    **selection_geometry(emb, labels, keep, label_probability, idx),
+                    **selection_geometry(emb, labels, keep, label_probability, idx, predicted),
                 }
             )
-            print(f"{name} IPC {ipc}: " + ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES), flush=True)
+            shown = ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES)
+            print(f"{name} IPC {ipc}: {shown}, other_class {rows[-1]['other_class']}", flush=True)
     table = pd.DataFrame(rows)
     if args.accuracy:
         acc = pd.read_csv(args.accuracy).groupby(["variant", "ipc"])[["val_acc", "acc"]].mean().reset_index()
@@ -122,20 +136,25 @@ def main() -> None:
     table.to_csv(f"{out}.csv", index=False, float_format="%.6f")
     lines = [f"{args.results}: selections of `selection_levers.py`, measured in the `{net}` embedding", ""]
     for ipc, grp in table.groupby("ipc"):
-        shown = grp.drop_duplicates("images")  # the same images count once
-        cols = ["variant", *MEASURES] + (["val_acc", "acc"] if args.accuracy else [])
+        if args.accuracy:  # the same images count once, under a variant that was evaluated where one was
+            grp = grp.sort_values("val_acc", key=lambda v: v.isna(), kind="stable")
+        shown = grp.drop_duplicates("images")
+        cols = ["variant", *MEASURES, *COUNTS] + (["val_acc", "acc"] if args.accuracy else [])
         order = shown.sort_values("val_acc" if args.accuracy else "quantisation", ascending=not args.accuracy)
         lines += [f"IPC {ipc} ({len(shown)} distinct selections)", "", "| " + " | ".join(cols) + " |"]
         lines.append("|" + "---|" * len(cols))
         for _, r in order.iterrows():
-            vals = [r["variant"]] + [f"{r[m]:.3f}" for m in MEASURES]
+            vals = [r["variant"]] + [f"{r[m]:.3f}" for m in MEASURES] + [str(r[c]) for c in COUNTS]
             vals += [f"{100 * r['val_acc']:.1f}", f"{100 * r['acc']:.1f}"] if args.accuracy else []
             lines.append("| " + " | ".join(vals) + " |")
         if args.accuracy:
             from scipy.stats import spearmanr
 
             scored = shown.dropna(subset=["val_acc"])
-            for m in MEASURES:
+            for m in (*MEASURES, *COUNTS):
+                if scored[m].nunique() < 2:
+                    lines.append(f"\nSpearman {m} vs val accuracy: none ({m} is the same for every selection)")
+                    continue
                 rho, p = spearmanr(scored[m], scored["val_acc"])
                 lines.append(f"\nSpearman {m} vs val accuracy: {rho:+.2f} (p = {p:.3f}, {len(scored)} selections)")
         lines.append("")
