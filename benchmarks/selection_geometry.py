@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import softmax
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +40,7 @@ from histodistill.io import load_npy, load_npz  # noqa: E402
 from histodistill.pool import load_pool  # noqa: E402
 from histodistill.train import predict_logits  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
-from selection_levers import VARIANTS, class_communities, class_graphs, select  # noqa: E402
+from selection_levers import VARIANTS, variant_selections  # noqa: E402
 
 MEASURES = ("quantisation", "centrality", "label_probability")
 COUNTS = ("other_class",)
@@ -100,34 +101,22 @@ def main() -> None:
     keep = load_npz(args.results / "pool" / "privacy_filter.npz", required=("keep",))["keep"].astype(bool)
     model = load_embedder(args.results / "embedder" / f"{net}.pt", torch.device("cpu"))
     logits = predict_logits(model, images).astype(np.float64)
-    prob = np.exp(logits - logits.max(1, keepdims=True))
-    prob /= prob.sum(1, keepdims=True)
+    prob = softmax(logits, axis=1)
     label_probability = prob[np.arange(len(labels)), labels]
     predicted = prob.argmax(1)
     print(f"the embedder agrees with the label of {100 * (predicted == labels)[keep].mean():.1f} % of the kept pool")
-    seed = cfg["select"]["baseline_seed"]
-
-    graphs, communities, rows = {}, {}, []
-    for name in args.variants:
-        kind, graph, settings = VARIANTS[name]
-        key = repr(sorted(graph.items()))
-        if kind in ("paper", "plus") and key not in graphs:
-            graphs[key] = class_graphs(emb, labels, graph, cfg)
-        for ipc in args.ipc:
-            mods = ipc if settings.get("modules") == "ipc" else None
-            if kind in ("paper", "plus") and (key, mods) not in communities:
-                communities[key, mods] = class_communities(graphs[key], cfg, mods)
-            idx = select(kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key))
-            rows.append(
-                {
-                    "variant": name,
-                    "ipc": ipc,
-                    "images": " ".join(map(str, sorted(idx.tolist()))),
-                    **selection_geometry(emb, labels, keep, label_probability, idx, predicted),
-                }
-            )
-            shown = ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES)
-            print(f"{name} IPC {ipc}: {shown}, other_class {rows[-1]['other_class']}", flush=True)
+    rows = []
+    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg):
+        rows.append(
+            {
+                "variant": name,
+                "ipc": ipc,
+                "images": " ".join(map(str, sorted(idx.tolist()))),
+                **selection_geometry(emb, labels, keep, label_probability, idx, predicted),
+            }
+        )
+        shown = ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES)
+        print(f"{name} IPC {ipc}: {shown}, other_class {rows[-1]['other_class']}", flush=True)
     table = pd.DataFrame(rows)
     if args.accuracy:
         acc = pd.read_csv(args.accuracy).groupby(["variant", "ipc"])[["val_acc", "acc"]].mean().reset_index()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,28 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
     return np.concatenate(chosen)
 
 
+def variant_selections(
+    variants: list[str], ipcs: list[int], emb, labels: np.ndarray, keep: np.ndarray, cfg: dict
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(variant, IPC, global pool indices) for every variant and IPC, in that order; each graph and each set of
+    communities is built once and shared by the variants that use it."""
+    seed = cfg["select"]["baseline_seed"]
+    graphs: dict[str, dict[int, Graph]] = {}
+    communities: dict[tuple[str, int | None], dict[int, pd.DataFrame]] = {}
+    for name in variants:
+        kind, graph, settings = VARIANTS[name]
+        key = repr(sorted(graph.items()))
+        if kind in ("paper", "plus") and key not in graphs:
+            graphs[key] = class_graphs(emb, labels, graph, cfg)
+        for ipc in ipcs:
+            mods = ipc if settings.get("modules") == "ipc" else None
+            if kind in ("paper", "plus") and (key, mods) not in communities:
+                communities[key, mods] = class_communities(graphs[key], cfg, mods)
+            yield name, ipc, select(
+                kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key)
+            )
+
+
 def markdown(rows: pd.DataFrame) -> str:
     """Mean ± std of val and test accuracy per variant and IPC; differences to the baselines paired per run (pool and
     seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
@@ -245,57 +268,44 @@ def main() -> None:
     precision = resolve_precision(cfg["precision"], device)
     ipc = max(cfg["select"]["ipc"])
     tcfg, batch_seeds = evaluation_config(params["models"][0], params, False, precision, device, ipc * n_classes)
-    seed = cfg["select"]["baseline_seed"]
-
-    graphs: dict[str, dict[int, Graph]] = {}
-    communities: dict[tuple[str, int | None], dict[int, pd.DataFrame]] = {}
     done: dict[tuple[int, ...], list[dict]] = {}  # a selection another variant already made is not retrained
     seen: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
     rows = []
-    for name in args.variants:
-        kind, graph, settings = VARIANTS[name]
-        key = repr(sorted(graph.items()))
-        if kind in ("paper", "plus") and key not in graphs:
-            graphs[key] = class_graphs(emb, labels, graph, cfg)
-        for ipc in args.ipc:
-            mods = ipc if settings.get("modules") == "ipc" else None
-            if kind in ("paper", "plus") and (key, mods) not in communities:
-                communities[key, mods] = class_communities(graphs[key], cfg, mods)
-            idx = select(kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key))
-            start = time.perf_counter()
-            key_idx = tuple(sorted(idx.tolist()))
-            results = done.get(key_idx) or evaluate_subset(
-                images[idx],
-                labels[idx],
-                real["test_images"],
-                real["test_labels"],
-                n_classes,
-                tcfg,
-                args.seeds,
-                device,
-                batch_seeds,
-                val_images=real["val_images"],
-                val_labels=real["val_labels"],
+    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg):
+        start = time.perf_counter()
+        key_idx = tuple(sorted(idx.tolist()))
+        results = done.get(key_idx) or evaluate_subset(
+            images[idx],
+            labels[idx],
+            real["test_images"],
+            real["test_labels"],
+            n_classes,
+            tcfg,
+            args.seeds,
+            device,
+            batch_seeds,
+            val_images=real["val_images"],
+            val_labels=real["val_labels"],
+        )
+        done[key_idx] = results
+        same = next((v for v, i in seen.items() if i == (ipc, key_idx)), None)
+        seen[name, ipc] = (ipc, key_idx)
+        for r in results:
+            rows.append(
+                {
+                    "pool": str(args.results),
+                    "variant": name,
+                    "ipc": ipc,
+                    "seed": r["seed"],
+                    "val_acc": r["val_acc"],
+                    "acc": r["acc"],
+                }
             )
-            done[key_idx] = results
-            same = next((v for v, i in seen.items() if i == (ipc, key_idx)), None)
-            seen[name, ipc] = (ipc, key_idx)
-            for r in results:
-                rows.append(
-                    {
-                        "pool": str(args.results),
-                        "variant": name,
-                        "ipc": ipc,
-                        "seed": r["seed"],
-                        "val_acc": r["val_acc"],
-                        "acc": r["acc"],
-                    }
-                )
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(rows).to_csv(f"{out}.csv", index=False, float_format="%.6f")  # so far (a long run may stop)
-            accs = [100 * r["acc"] for r in results]
-            note = f", the same images as {same[0]}" if same else ""
-            print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s{note})", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(f"{out}.csv", index=False, float_format="%.6f")  # so far (a long run may stop)
+        accs = [100 * r["acc"] for r in results]
+        note = f", the same images as {same[0]}" if same else ""
+        print(f"{name} IPC {ipc}: test {np.mean(accs):.1f} ({time.perf_counter() - start:.0f} s{note})", flush=True)
     table = pd.DataFrame(rows)
     text = f"{args.results} — {params['models'][0]}, {params['epochs']} epochs, seeds {args.seeds}\n" + markdown(table)
     Path(f"{out}.md").write_text(text)
