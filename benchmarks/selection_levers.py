@@ -172,7 +172,8 @@ def markdown(rows: pd.DataFrame) -> str:
     seed: the same pool and the same initial network), then mean ± std over the runs; with several pools, also each
     pool's mean test difference to k-means and a 95 % t-interval over the pools' mean test differences to k-means and
     to random synthetic (the pools, not the runs, are the independent draws: a pool's seeds share its selection).
-    `rows` has a `pool` column (one value for one pool)."""
+    `rows` has a `pool` column (one value for one pool). A baseline not among the rows' variants gets "–" columns.
+    """
     pools = list(dict.fromkeys(rows["pool"]))
     several = len(pools) > 1
     lines = []
@@ -193,8 +194,16 @@ def markdown(rows: pd.DataFrame) -> str:
         for v in order:
             g = grp[grp["variant"] == v]
 
+            def paired(col: str, b: str) -> pd.Series | None:
+                """Per-run difference to baseline `b` in points; None where `b` was not run on this variant's runs."""
+                if not g.index.isin(base[b].index).all():
+                    return None
+                return 100 * (g[col] - base[b].loc[g.index, col])
+
             def diff(col: str, b: str, pool: str | None = None) -> str:
-                d = 100 * (g[col] - base[b].loc[g.index, col])
+                d = paired(col, b)
+                if d is None:
+                    return "–"
                 if pool is not None:
                     d = d.loc[pool]
                     return f"{d.mean():+.1f}"
@@ -203,7 +212,10 @@ def markdown(rows: pd.DataFrame) -> str:
             def pool_interval(b: str) -> str:
                 from scipy.stats import ttest_1samp
 
-                per_pool_mean = (100 * (g["acc"] - base[b].loc[g.index, "acc"])).groupby(level="pool").mean()
+                d = paired("acc", b)
+                if d is None:
+                    return "–"
+                per_pool_mean = d.groupby(level="pool").mean()
                 if len(per_pool_mean) < 2 or per_pool_mean.std() == 0:
                     return f"{per_pool_mean.mean():+.1f}"
                 ci = ttest_1samp(per_pool_mean, 0.0).confidence_interval(0.95)
