@@ -19,7 +19,8 @@ def train_embedder(
     real: dict[str, np.ndarray], net: str, cfg: dict[str, Any], device: torch.device, precision: str = "fp32"
 ) -> dict[str, Any]:
     """Train `net` on the real train split (best validation epoch kept; `precision` of training); returns a
-    checkpoint dict. Embeddings are always computed in fp32."""
+    checkpoint dict. Embeddings are always computed in fp32. The test split is not read: it is the privacy audit's
+    holdout, which nothing that shapes a set may see."""
     n_classes = int(real["n_classes"])
     tcfg = TrainConfig(
         net=net,
@@ -44,7 +45,6 @@ def train_embedder(
         val_every=max(1, cfg["epochs"] // 10),
     )
     val_acc = float((predict_logits(model, real["val_images"], device).argmax(1) == real["val_labels"]).mean())
-    test_acc = float((predict_logits(model, real["test_images"], device).argmax(1) == real["test_labels"]).mean())
     return {
         "net": net,
         "depth": cfg["depth"],
@@ -54,7 +54,6 @@ def train_embedder(
         "size": int(real["train_images"].shape[1]),
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "val_acc": val_acc,
-        "test_acc": test_acc,
     }
 
 
@@ -72,3 +71,12 @@ def embed(images: np.ndarray, model: nn.Module | None, device: torch.device) -> 
     if model is None:
         return to_model_space(images).reshape(len(images), -1).numpy().astype(np.float32)
     return embed_images(model, images, device).astype(np.float32)
+
+
+def random_feature_net(channels: int, size: int, seed: int, device: torch.device, depth: int = 3, width: int = 64):
+    """A ConvNet with seeded random weights, never trained: a feature space that learnt nothing from the train split
+    (the privacy release test's second space; the same seed gives the same features on every machine's CPU)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_classifier("convnet", channels, 2, size, depth, width)
+    return model.to(device).eval()

@@ -33,6 +33,15 @@ from scipy.special import gammaln
 from .errors import HistodistillError
 from .io import read_npy_header
 from .pool import frechet_distance
+from .release import (
+    RELEASE_SPACES,
+    detection_radius,
+    nearest_over_views,
+    release_p_values,
+    release_reasons,
+    release_test,
+    usable_shift,
+)
 
 FPR_TARGET = 0.01
 BOOTSTRAP_BLOCK = 4_000_000  # scores per block of bootstrap resamples ranked at once (about 100 MB of temporaries)
@@ -321,9 +330,19 @@ def wilson_ci(share: float, n: int, z: float = 1.959964) -> list[float]:
     return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
 
 
+def difference_ci(share: float, n: int, null: float, n_null: int) -> list[float]:
+    """95 % interval of share − null from the two Wilson intervals (Newcombe 1998, method 10): the null's own error
+    is part of it."""
+    lo1, hi1 = wilson_ci(share, n)
+    lo2, hi2 = wilson_ci(null, n_null)
+    d = share - null
+    return [float(d - np.hypot(share - lo1, hi2 - null)), float(d + np.hypot(hi1 - share, null - lo2))]
+
+
 def dcr_share_test(p_shared: np.ndarray, p_null: np.ndarray) -> dict[str, Any]:
     """DCR share of a set (mean closer-to-train probability, 0.5 = no leakage) with its Wilson 95 % CI, beside the
-    same number for the null set (unseen validation images)."""
+    same number for the null (audit-holdout images, each against the rest of the holdout), and the difference
+    share − null with a 95 % interval that includes the null's error."""
     p_shared, p_null = np.asarray(p_shared, float), np.asarray(p_null, float)
     share, null = float(p_shared.mean()), float(p_null.mean())
     ci = wilson_ci(share, len(p_shared))
@@ -335,6 +354,8 @@ def dcr_share_test(p_shared: np.ndarray, p_null: np.ndarray) -> dict[str, Any]:
         "null_ci95": wilson_ci(null, len(p_null)),
         "n_null": int(len(p_null)),
         "ci_contains_null": bool(ci[0] <= null <= ci[1]),
+        "difference": share - null,
+        "difference_ci95": difference_ci(share, len(p_shared), null, len(p_null)),
     }
 
 
@@ -349,10 +370,17 @@ def _smallest_detectable(power: dict[int, float], n: int, target: float) -> floa
 
 
 def dcr_share_power(
-    n: int, p_planted: np.ndarray, p_null: np.ndarray, reps: int = 200, seed: int = 0, target: float = 0.8
+    n: int,
+    p_planted: np.ndarray,
+    p_null: np.ndarray,
+    reps: int = 200,
+    seed: int = 0,
+    target: float = 0.8,
+    margin: float = 0.0,
 ) -> dict[str, Any]:
-    """Smallest share of planted near-copies that the DCR share detects (Wilson CI above the null's mean) in at
-    least `target` of simulated sets of n images (the rest unseen validation images), by simulation."""
+    """Smallest share of planted near-copies that the gate's DCR criterion detects (lower end of the interval of
+    share − null above `margin`) in at least `target` of simulated sets of n images (the rest unseen holdout
+    images), by simulation."""
     rng = np.random.default_rng([seed, 41, n])
     null_mean = float(np.mean(p_null))
     power = {}
@@ -360,7 +388,7 @@ def dcr_share_power(
         shares = (
             rng.choice(p_planted, (reps, m)).sum(1) + rng.choice(p_null, (reps, n - m)).sum(1)
         ) / n  # fmt: skip
-        power[m] = float(np.mean([wilson_ci(s, n)[0] > null_mean for s in shares]))
+        power[m] = float(np.mean([difference_ci(s, n, null_mean, len(p_null))[0] > margin for s in shares]))
     return {
         "smallest_detectable_leak": _smallest_detectable(power, n, target),
         "power_by_leaked": {str(m): p for m, p in power.items()},
@@ -399,6 +427,8 @@ def jsonable(report: Any) -> Any:
         return [jsonable(v) for v in report]
     if isinstance(report, np.generic):
         return report.item()
+    if isinstance(report, np.ndarray):
+        return report.tolist()
     return report
 
 
@@ -698,6 +728,78 @@ def _probabilities(
     }
 
 
+def random_features(image_shape: tuple[int, ...], seed: int, device: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The release test's second space: features of a seeded, untrained ConvNet (see embed.random_feature_net)."""
+    from .embed import embed, random_feature_net
+
+    net = random_feature_net(int(image_shape[2]), int(image_shape[0]), seed, torch.device(device))
+    return lambda images: embed(images, net, torch.device(device))
+
+
+def windowed_rows(source: RowChunks, image_shape: tuple[int, ...], corner: tuple[int, int], window: tuple[int, int]):
+    """Row chunks of a streamed uint8 image array cut to the `window` (height, width) at `corner` (top, left)."""
+    (top, left), (hh, ww) = corner, window
+
+    def chunks(rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        for start, block in source(rows):
+            cut = block.reshape(-1, *image_shape)[:, top : top + hh, left : left + ww]
+            yield start, np.ascontiguousarray(cut).reshape(len(block), -1)
+
+    return chunks
+
+
+def release_nearest(
+    space: str,
+    train_px: RowChunks,
+    image_shape: tuple[int, ...],
+    random_train: np.ndarray,
+    random_fn: Callable[[np.ndarray], np.ndarray],
+    chunk: int,
+    device: Any,
+) -> Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]:
+    """`nearest(uint8 windows, corner) -> (distance, train index)` in one of the release test's spaces: pixel
+    windows against the train split's windows at `corner` (model-space units); random features of whole images."""
+
+    def nearest(windows: np.ndarray, corner: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        if space == "pixel":
+            train = windowed_rows(train_px, image_shape, corner, windows.shape[1:3])
+            scan = scan_reference(pixel_rows(windows), train, chunk=chunk, device=device)
+            return np.sqrt(scan["d2"]) * PIXEL_SCALE, scan["index"]
+        scan = scan_reference(embed_batched(windows, random_fn), random_train, chunk=chunk, device=device)
+        return np.sqrt(scan["d2"]), scan["index"]
+
+    return nearest
+
+
+def release_distances(
+    images: np.ndarray,
+    train_px: RowChunks,
+    image_shape: tuple[int, ...],
+    random_train: np.ndarray,
+    random_fn: Callable[[np.ndarray], np.ndarray],
+    shift: int,
+    chunk: int,
+    device: Any,
+) -> dict[str, dict[str, np.ndarray]]:
+    """The release test's statistic of every image in both spaces (pixel windows moved by up to `shift` px;
+    random features of the whole image and its mirror)."""
+    return {
+        space: nearest_over_views(
+            images,
+            shift if space == "pixel" else 0,
+            release_nearest(space, train_px, image_shape, random_train, random_fn, chunk, device),
+        )
+        for space in RELEASE_SPACES
+    }
+
+
+def leave_one_out_d2(rows: np.ndarray, chunk: int, device: Any) -> np.ndarray:
+    """Per row: the squared distance to the nearest other row of the same set (float64; exact for uint8 rows)."""
+    _, idx = nearest_distances(rows, rows, chunk, exclude_self=True, device=device)
+    a = rows.astype(np.float64)
+    return ((a - a[idx]) ** 2).sum(1)
+
+
 def privacy_reference(
     real_path: str | os.PathLike,
     embed_fn: Callable[[np.ndarray], np.ndarray],
@@ -708,21 +810,27 @@ def privacy_reference(
     planted_noise: float = 0.02,
     device: torch.device | str = "cpu",
     train_emb: np.ndarray | None = None,
+    shift: int = 2,
 ) -> dict[str, np.ndarray]:
     """Everything about the real data that every per-subset audit needs, computed once per dataset.
 
-    Holdout = the test split; null = the validation split; members = the train split (streamed from `real_path`,
-    never held in memory as a whole). Per space (pixel, embedding): test → train DCR (the near-copy threshold's
-    distribution), the validation images' DCR and closer-to-train probabilities (the null), and the same for
-    `n_planted` planted near-copies of training images (the positive control). Embedding space also keeps the
-    train/test/validation embeddings and the train rows' k-th neighbour radii (PRDC).
+    Split roles: members = the train split (streamed from `real_path`, never held in memory as a whole); the audit
+    holdout = the test split, which nothing that shapes a set reads; the validation split only as the fidelity
+    baseline and the release test's calibration check. Per space (pixel, embedding): holdout → train DCR, the null
+    (each holdout image's closer-to-train probability against the rest of the holdout) and the same for
+    `n_planted` planted near-copies of training images (the DCR share's power). For the per-image release test
+    (`release.py`): the holdout's and the validation images' nearest-train distances over views, in pixels and in
+    random features (`shift` capped by `usable_shift` for small images). Embedding space also keeps the train/test/validation embeddings and the train rows' k-th
+    neighbour radii (PRDC).
     """
     shape, _ = npz_member_shape(real_path, "train_images")
     train_px = npz_row_chunks(real_path, "train_images")
     test, val = _split_images(real_path, "test_images"), _split_images(real_path, "val_images")
     n_train = shape[0]
-    if n_train < k + 1 or len(test) < 2 or len(val) < 2:
-        raise HistodistillError(f"{real_path}: the audit needs > {k} train and ≥ 2 test and validation images")
+    if n_train < k + 1 or len(test) < 3 or len(val) < 2:
+        raise HistodistillError(f"{real_path}: the audit needs > {k} train, ≥ 3 test and ≥ 2 validation images")
+    if len(test) - 1 > n_train:
+        raise HistodistillError(f"{real_path}: the audit holdout (test split) is larger than the train split")
     rng = np.random.default_rng([seed, 17])
     planted_idx = np.sort(rng.choice(n_train, min(n_planted, n_train), replace=False))
     planted = near_copies(gather_rows(train_px, planted_idx).reshape(-1, *shape[1:]), planted_noise, seed)
@@ -730,6 +838,10 @@ def privacy_reference(
         train_emb = embed_streamed(train_px, shape[1:], embed_fn)
     _check_train_emb(train_emb, n_train, real_path)
     emb = {name: embed_batched(x, embed_fn) for name, x in (("test", test), ("val", val), ("planted", planted))}
+    shift = usable_shift(shift, shape[1:])
+    random_seed = int(np.random.default_rng([seed, 59]).integers(2**31))
+    random_fn = random_features(shape[1:], random_seed, device)
+    random_train = embed_streamed(train_px, shape[1:], random_fn)
     out: dict[str, np.ndarray] = {
         "train_emb": train_emb,
         "test_emb": emb["test"],
@@ -739,24 +851,27 @@ def privacy_reference(
         "n_train": np.int64(n_train),
         "k": np.int64(k),
         "planted_noise": np.float64(planted_noise),
+        "random_seed": np.int64(random_seed),
+        "random_train_emb": random_train,
+        "release_shift": np.int64(shift),
     }
     for space in SPACES:
         train = train_px if space == "pixel" else train_emb
-        rows = {
-            "test": pixel_rows(test) if space == "pixel" else emb["test"],
-            "val": pixel_rows(val) if space == "pixel" else emb["val"],
-            "planted": pixel_rows(planted) if space == "pixel" else emb["planted"],
-        }
-        hold_q = np.concatenate([rows["val"], rows["planted"]])
-        hold = scan_reference(hold_q, rows["test"], chunk=chunk, device=device)
-        thr = np.r_[np.full(len(rows["test"]), -1.0), hold["d2"]]  # test rows: no counts needed
-        scan = scan_reference(np.concatenate([rows["test"], hold_q]), train, thr, chunk=chunk, device=device)
+        test_rows = pixel_rows(test) if space == "pixel" else emb["test"]
+        planted_rows = pixel_rows(planted) if space == "pixel" else emb["planted"]
+        thr = np.r_[leave_one_out_d2(test_rows, chunk, device), scan_reference(planted_rows, test_rows, chunk=chunk,
+                                                                                  device=device)["d2"]]
+        scan = scan_reference(np.concatenate([test_rows, planted_rows]), train, thr, chunk=chunk, device=device)
         dcr = np.sqrt(scan["d2"]) * SCALE[space]
-        p = closer_to_train_probability(scan["n_lt"], scan["n_eq"], n_train, len(test))
-        nt, nv = len(test), len(val)
+        nt = len(test)
         out[f"{space}_test_dcr"] = dcr[:nt]
-        out[f"{space}_val_dcr"], out[f"{space}_val_p"] = dcr[nt : nt + nv], p[nt : nt + nv]
-        out[f"{space}_planted_dcr"], out[f"{space}_planted_p"] = dcr[nt + nv :], p[nt + nv :]
+        out[f"{space}_null_p"] = closer_to_train_probability(scan["n_lt"][:nt], scan["n_eq"][:nt], n_train, nt - 1)
+        out[f"{space}_planted_dcr"] = dcr[nt:]
+        out[f"{space}_planted_p"] = closer_to_train_probability(scan["n_lt"][nt:], scan["n_eq"][nt:], n_train, nt)
+    for name, images in (("holdout", test), ("val", val)):
+        found = release_distances(images, train_px, shape[1:], random_train, random_fn, shift, chunk, device)
+        for space in RELEASE_SPACES:
+            out[f"release_{space}_{name}"] = found[space]["distance"]
     return out
 
 
@@ -765,40 +880,42 @@ def near_copy_threshold(reference: dict[str, np.ndarray], space: str, quantile: 
     return float(np.quantile(reference[f"{space}_test_dcr"], quantile))
 
 
-def reference_controls(reference: dict[str, np.ndarray], quantile: float, gate: dict[str, float]) -> dict[str, Any]:
-    """The positive control every run checks: planted near-copies must fail the gate's DCR-share and near-copy
-    tests in both spaces. Also the null (validation images) itself."""
-    out: dict[str, Any] = {"near_copy_quantile": quantile}
-    for space in SPACES:
-        thr = near_copy_threshold(reference, space, quantile)
-        planted = dcr_share_test(reference[f"{space}_planted_p"], reference[f"{space}_val_p"])
-        planted["near_copy_rate"] = float((reference[f"{space}_planted_dcr"] <= thr).mean())
-        planted["detected"] = bool(
-            planted["ci95"][0] > gate["dcr_share"] or planted["near_copy_rate"] > gate["near_copy_rate"]
-        )
-        null = {
-            "share": float(np.mean(reference[f"{space}_val_p"])),
-            "near_copy_rate": float((reference[f"{space}_val_dcr"] <= thr).mean()),
-            "n": int(len(reference[f"{space}_val_p"])),
-        }
-        out[space] = {"near_copy_threshold": thr, "planted_near_copies": planted, "validation_null": null}
+def release_calibration_check(reference: dict[str, np.ndarray], alpha: float, sizes: Iterable[int], tail: int):
+    """The release test on unseen real images (the validation split, not part of its calibration): how many the
+    test flags at the level it uses for a set of each size (expected: about alpha / spaces of a set of that size
+    are flagged, so almost never one), and the detection radius beside the holdout's distances."""
+    n_val = len(reference[f"release_{RELEASE_SPACES[0]}_val"])
+    out: dict[str, Any] = {"n_validation": n_val, "alpha": alpha, "sizes": {}}
+    for n in sizes:
+        level = alpha / (n * len(RELEASE_SPACES))
+        entry = {"level": level}
+        for space in RELEASE_SPACES:
+            cal = reference[f"release_{space}_holdout"]
+            p = release_p_values(reference[f"release_{space}_val"], cal, tail)
+            entry[space] = {
+                "validation_flagged": int((p < level).sum()),
+                "detection_radius": detection_radius(cal, level, tail),
+                "holdout_min": float(np.min(cal)),
+                "holdout_median": float(np.median(cal)),
+            }
+        out["sizes"][str(n)] = entry
     return out
 
 
 # ----------------------------------------------------------------------------------------- per-set audit
 
 
-def pairwise_d2(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """All squared distances between rows of a and rows of b (float64 tiles; exact for uint8 rows)."""
+def pairwise_d2(a: np.ndarray, b: np.ndarray, chunk: int = 2048, device: torch.device | str = "cpu") -> np.ndarray:
+    """All squared distances between rows of a and rows of b (float64 tiles on `device`; exact for uint8 rows)."""
     a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     rows = tile_rows(a.shape[1], chunk)
     out = np.empty((len(a), len(b)))
     for s in range(0, len(a), rows):
-        at = torch.from_numpy(np.ascontiguousarray(a[s : s + rows], np.float64))
+        at = torch.from_numpy(np.ascontiguousarray(a[s : s + rows], np.float64)).to(device)
         for t in range(0, len(b), rows):
-            bt = torch.from_numpy(np.ascontiguousarray(b[t : t + rows], np.float64))
+            bt = torch.from_numpy(np.ascontiguousarray(b[t : t + rows], np.float64)).to(device)
             d2 = (at * at).sum(1, keepdim=True) + (bt * bt).sum(1)[None] - 2.0 * at @ bt.T
-            out[s : s + len(at), t : t + len(bt)] = d2.clamp_(min=0.0).numpy()
+            out[s : s + len(at), t : t + len(bt)] = d2.clamp_(min=0.0).cpu().numpy()
     return out
 
 
@@ -812,6 +929,7 @@ def attack_power(
     seed: int = 0,
     target: float = 0.8,
     chunk: int = 2048,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Smallest leak an attack detects (one-sided Mann–Whitney at 5 %) in ≥ `target` of simulated shared sets of n
     images: m near-copies of random training images (`planted`, reps × n rows) plus n − m unseen images (`filler`).
@@ -824,7 +942,7 @@ def attack_power(
     rng = np.random.default_rng([seed, 43, n])
     if score_fn is None:
         cand = np.concatenate([flat, filler.reshape(len(filler), -1)])
-        d_m, d_n = pairwise_d2(members, cand, chunk), pairwise_d2(nonmembers, cand, chunk)
+        d_m, d_n = pairwise_d2(members, cand, chunk, device), pairwise_d2(nonmembers, cand, chunk, device)
     power = {}
     for m in leak_counts(n):
         hits = 0
@@ -921,20 +1039,29 @@ def audit_subset(
     near_copy_quantile: float = 0.05,
     power_reps: int = 10,
     device: torch.device | str = "cpu",
+    alpha: float = 0.05,
+    tail: int = 50,
+    margin: float = 0.0,
+    gate_only: bool = False,
 ) -> dict[str, Any]:
     """The privacy and fidelity report of one shared set (JSON-able after `jsonable`), under one member definition
-    for every set: members = the real train split, whatever the set's source.
+    for every set: members = the real train split, whatever the set's source; the audit holdout = the test split.
 
-    Per space: the DCR share (primary leakage test) with its CI against the validation null and its power; the
-    near-copy rate (share of images closer to a train image than the `near_copy_quantile` of test → train
-    distances). Attacks (distance attack in both spaces, DOMIAS in embedding space; members = a random sample of
-    the train split, non-members = the validation split, balanced) with bootstrap CIs and their power. Fidelity
-    beside an n-matched unseen-real baseline. Keys starting with '_' hold raw arrays for the figures.
+    The per-image release test (`release.py`: every image against the holdout, pixels and random features,
+    Bonferroni at `alpha`). Per space (pixel, embedding): the DCR share with its CI and its difference to the null
+    (holdout images against the rest of the holdout) and that criterion's power at this size (`margin`); the
+    near-copy rate (share of images closer to a train image than the `near_copy_quantile` of holdout → train
+    distances; reported, not a gate clause). The distance attack (members = a random sample of the train split,
+    non-members = the holdout, balanced) with bootstrap CIs. With `gate_only` (the planted controls) that is all;
+    otherwise also the attacks' power, DOMIAS, and fidelity beside an n-matched unseen-real baseline. Keys starting
+    with '_' hold raw arrays for the figures.
     """
     shape, _ = npz_member_shape(real_path, "train_images")
     n_train = int(reference["n_train"])
     if shape[0] != n_train:
         raise HistodistillError(f"{real_path}: {shape[0]} train images but the reference has {n_train}; rerun it")
+    if "release_pixel_holdout" not in reference:
+        raise HistodistillError(f"{real_path}: the privacy reference predates the release test; rerun privacy_reference")
     images, source = _validated_subset(subset, shape[1:], n_train, where)
     n = len(images)
     train_px = npz_row_chunks(real_path, "train_images")
@@ -944,16 +1071,28 @@ def audit_subset(
         "pixel": (pixel_rows(images), pixel_rows(test), train_px),
         "embedding": (e_shared, reference["test_emb"], reference["train_emb"]),
     }
-    # Attack members: a seeded sample of the train split balanced with the validation non-members; planted leaks
-    # for the power simulations: near-copies of random train images (any train image, as a real leak would be).
-    mi, ni = balanced_indices(n_train, len(val), seed)
-    rng = np.random.default_rng([seed, 47])
-    leak_idx = np.concatenate([rng.choice(n_train, n, replace=n > n_train) for _ in range(power_reps)])
-    gathered = gather_rows(train_px, np.r_[mi, leak_idx])
-    members_px, leaks = gathered[: len(mi)], near_copies(
-        gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed
+    random_fn = random_features(shape[1:], int(reference["random_seed"]), device)
+    shift = int(reference["release_shift"])
+    per_space = release_distances(
+        images, train_px, shape[1:], reference["random_train_emb"], random_fn, shift, chunk, device
     )
-    e_leaks = embed_batched(leaks, embed_fn)
+    labels = np.asarray(subset.get("labels", np.zeros(n, np.int64)))
+    exact = scan_reference(pixel_rows(images), train_px, chunk=chunk, device=device)
+    exact_index = np.where(exact["d2"] == 0, exact["index"], -1)
+    release = release_test(
+        per_space, {s: reference[f"release_{s}_holdout"] for s in RELEASE_SPACES}, labels, exact_index, alpha, tail
+    )
+    # Attack members: a seeded sample of the train split balanced with the holdout non-members; planted leaks
+    # for the power simulations: near-copies of random train images (any train image, as a real leak would be).
+    mi, ni = balanced_indices(n_train, len(test), seed)
+    rng = np.random.default_rng([seed, 47])
+    leak_idx = (
+        np.concatenate([rng.choice(n_train, n, replace=n > n_train) for _ in range(power_reps)])
+        if not gate_only
+        else np.zeros(0, np.int64)
+    )
+    gathered = gather_rows(train_px, np.r_[mi, leak_idx])
+    members_px = gathered[: len(mi)]
     report: dict[str, Any] = {
         "source": source,
         "init": str(subset["init"]) if "init" in subset else "",
@@ -962,10 +1101,12 @@ def audit_subset(
         "n_test": int(len(test)),
         "n_val": int(len(val)),
         "members": "the real train split (every set, whatever its source)",
-        "holdout": f"the real test split ({len(test)} images; train subsampled to this size for the DCR share)",
-        "null": f"the real validation split ({len(val)} unseen images)",
+        "holdout": f"the real test split ({len(test)} images), the audit holdout: nothing that shapes a set reads it",
+        "null": "each holdout image against the rest of the holdout (train subsampled to the same size)",
+        "release": release,
         "dcr": {},
         "mia_distance": {},
+        "gate_only": gate_only,
         "_arrays": {},
     }
     for space in SPACES:
@@ -973,15 +1114,18 @@ def audit_subset(
         pr = _probabilities(q, train, hold, n_train, chunk, device)
         dcr = pr["dcr"] * SCALE[space]
         thr = near_copy_threshold(reference, space, near_copy_quantile)
-        entry = dcr_share_test(pr["p"], reference[f"{space}_val_p"])
+        entry = dcr_share_test(pr["p"], reference[f"{space}_null_p"])
         entry.update(
             near_copy_threshold=thr,
             near_copy_quantile=near_copy_quantile,
             near_copy_rate=float((dcr <= thr).mean()),
+            near_copies=int((dcr <= thr).sum()),
             exact_copies=int((pr["dcr"] == 0).sum()),
             median_dcr=float(np.median(dcr)),
             median_dcr_holdout=float(np.median(reference[f"{space}_test_dcr"])),
-            power=dcr_share_power(n, reference[f"{space}_planted_p"], reference[f"{space}_val_p"], seed=seed),
+            power=dcr_share_power(
+                n, reference[f"{space}_planted_p"], reference[f"{space}_null_p"], seed=seed, margin=margin
+            ),
         )
         report["dcr"][space] = entry
         report["_arrays"][space] = {
@@ -989,13 +1133,29 @@ def audit_subset(
             "shared_nn": pr["nn"],
             "reference_dcr": reference[f"{space}_test_dcr"],
         }
-        mem, non = (
-            (members_px, pixel_rows(val)) if space == "pixel" else (reference["train_emb"][mi], reference["val_emb"])
-        )
-        planted = leaks.reshape(power_reps, n, -1) if space == "pixel" else e_leaks.reshape(power_reps, n, -1)
+        mem, non = (members_px, pixel_rows(test)) if space == "pixel" else (reference["train_emb"][mi], hold)
         attack = membership_inference(q, mem, non, n_bootstrap, seed, chunk, device)
-        attack["power"] = attack_power(n, planted, hold, mem, non, None, seed, chunk=chunk)
+        if not gate_only:
+            leaks = near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
+            planted = leaks.reshape(power_reps, n, -1) if space == "pixel" else _embedded_leaks(leaks, embed_fn, n)
+            attack["power"] = attack_power(n, planted, hold, mem, non, None, seed, chunk=chunk, device=device)
         report["mia_distance"][space] = attack
+    report["settings"] = {
+        "chunk": chunk,
+        "bootstrap": n_bootstrap,
+        "seed": seed,
+        "near_copy_quantile": near_copy_quantile,
+        "power_reps": power_reps,
+        "alpha": alpha,
+        "tail": tail,
+        "margin": margin,
+        "release_shift": shift,
+    }
+    if gate_only:
+        return report
+    leaks = near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
+    e_leaks = embed_batched(leaks, embed_fn)
+    # DOMIAS needs a reference set apart from the non-members it scores: holdout as reference, validation scored
     e_ref, e_mem, e_non = reference["test_emb"], reference["train_emb"][mi], reference["val_emb"]
     report["mia_density"] = density_ratio_attack(e_shared, e_ref, e_mem, e_non, seed, n_bootstrap=n_bootstrap)
     report["mia_density"]["power"] = attack_power(
@@ -1010,17 +1170,53 @@ def audit_subset(
     report["fidelity"] = fidelity_with_baseline(
         e_shared, reference["train_emb"], reference["train_radii"], reference["val_emb"], int(reference["k"]), seed
     )
-    report["settings"] = {
-        "chunk": chunk,
-        "bootstrap": n_bootstrap,
-        "seed": seed,
-        "near_copy_quantile": near_copy_quantile,
-        "power_reps": power_reps,
-    }
     return report
 
 
+def _embedded_leaks(leaks: np.ndarray, embed_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.ndarray:
+    e = embed_batched(leaks, embed_fn)
+    return e.reshape(-1, n, e.shape[1])
+
+
 # ----------------------------------------------------------------------------------------- pool and gate
+
+
+def _nearest_train(
+    queries: dict[str, np.ndarray], train: dict[str, RowChunks | np.ndarray], chunk: int, device: Any
+) -> dict[str, np.ndarray]:
+    return {s: np.sqrt(scan_reference(q, train[s], chunk=chunk, device=device)["d2"]) * SCALE[s] for s, q in queries.items()}
+
+
+def filter_distances(
+    images: np.ndarray,
+    real_path: str | os.PathLike,
+    embed_fn: Callable[[np.ndarray], np.ndarray],
+    chunk: int = 2048,
+    device: torch.device | str = "cpu",
+    train_emb: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """What the privacy filter needs, per space: every pool image's distance to its closest train image and the
+    validation images' (its threshold's reference). Reads the train and validation splits only: the test split is
+    the audit holdout, which nothing that shapes a set may read."""
+    shape, _ = npz_member_shape(real_path, "train_images")
+    train_px = npz_row_chunks(real_path, "train_images")
+    val = _split_images(real_path, "val_images")
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, shape[0], real_path)
+    pool = _nearest_train(
+        {"pixel": pixel_rows(images), "embedding": embed_batched(images, embed_fn)},
+        {"pixel": train_px, "embedding": train_emb},
+        chunk,
+        device,
+    )
+    ref = _nearest_train(
+        {"pixel": pixel_rows(val), "embedding": embed_batched(val, embed_fn)},
+        {"pixel": train_px, "embedding": train_emb},
+        chunk,
+        device,
+    )
+    return {**{f"{s}_dcr": d for s, d in pool.items()}, **{f"{s}_val_dcr": d for s, d in ref.items()}}
 
 
 def pool_distances(
@@ -1031,9 +1227,8 @@ def pool_distances(
     device: torch.device | str = "cpu",
     train_emb: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per pool image and space: DCR to the train split (model-space units) and closer-to-train probability
-    (holdout = the test split); and the test split's own DCRs (the filter's reference). Needs only the real data and
-    the embedder, so the privacy filter does not depend on the audit's settings."""
+    """The audit of a whole pool, per image and space: DCR to the train split (model-space units) and
+    closer-to-train probability against the audit holdout (the test split)."""
     shape, _ = npz_member_shape(real_path, "train_images")
     train_px = npz_row_chunks(real_path, "train_images")
     test = _split_images(real_path, "test_images")
@@ -1046,22 +1241,18 @@ def pool_distances(
     }
     out = {}
     for space, (q, hold, train) in rows.items():
-        n = len(q)
-        hold_d = scan_reference(q, hold, chunk=chunk, device=device)["d2"]
-        thr = np.r_[hold_d, np.full(len(hold), -1.0)]
-        scan = scan_reference(np.concatenate([q, hold]), train, thr, chunk=chunk, device=device)
-        dcr = np.sqrt(scan["d2"]) * SCALE[space]
-        out[f"{space}_dcr"], out[f"{space}_test_dcr"] = dcr[:n], dcr[n:]
-        out[f"{space}_p"] = closer_to_train_probability(scan["n_lt"][:n], scan["n_eq"][:n], shape[0], len(test))
+        pr = _probabilities(q, train, hold, shape[0], chunk, device)
+        out[f"{space}_dcr"], out[f"{space}_p"] = pr["dcr"] * SCALE[space], pr["p"]
     return out
 
 
 def pool_report(distances: dict[str, np.ndarray], keep: np.ndarray, reference: dict[str, np.ndarray], q: float):
-    """DCR share and near-copy rate of the whole pool and of the images the privacy filter keeps."""
+    """DCR share (against the holdout null) and near-copy rate of the whole pool and of the images the privacy
+    filter keeps."""
     out: dict[str, Any] = {"n_pool": int(len(keep)), "n_kept": int(keep.sum())}
     for space in SPACES:
         thr = near_copy_threshold(reference, space, q)
-        d, p, null = distances[f"{space}_dcr"], distances[f"{space}_p"], reference[f"{space}_val_p"]
+        d, p, null = distances[f"{space}_dcr"], distances[f"{space}_p"], reference[f"{space}_null_p"]
         out[space] = {
             "whole_pool": {**dcr_share_test(p, null), "near_copy_rate": float((d <= thr).mean())},
             "kept": (
@@ -1073,15 +1264,28 @@ def pool_report(distances: dict[str, np.ndarray], keep: np.ndarray, reference: d
     return out
 
 
-def gate_verdict(report: dict[str, Any], gate: dict[str, float]) -> tuple[bool, list[str]]:
-    """Whether an audited set may be shared under the `privacy.gate` thresholds, and every reason it may not."""
+def made_from_real_images(report: dict[str, Any]) -> bool:
+    """True when the audited set's images are, or started from, real training images."""
+    return report["source"] == "real" or report.get("init", "") == "real"
+
+
+def gate_verdict(report: dict[str, Any], gate: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Whether an audited set may be shared, and every reason it may not: a set made from real training images
+    (unless `share_real_init`); any exact copy or any image the per-image release test flags; a DCR share above the
+    null by more than `dcr_share_margin` (lower end of the difference's 95 % CI); a distance attack whose AUC's CI
+    lies above `mia_auc`."""
     reasons = []
+    if made_from_real_images(report) and not gate.get("share_real_init", False):
+        reasons.append("made from real training images (privacy.share_real_init is false)")
+    reasons += release_reasons(report["release"])
     for space in SPACES:
         d = report["dcr"][space]
-        if d["ci95"][0] > gate["dcr_share"]:
-            reasons.append(f"{space} DCR share {d['share']:.3f} (CI low {d['ci95'][0]:.3f} > {gate['dcr_share']})")
-        if d["near_copy_rate"] > gate["near_copy_rate"]:
-            reasons.append(f"{space} near-copy rate {d['near_copy_rate']:.3f} > {gate['near_copy_rate']}")
+        lo = d["difference_ci95"][0]
+        if lo > gate["dcr_share_margin"]:
+            reasons.append(
+                f"{space} DCR share {d['share']:.3f} above the holdout null {d['null_share']:.3f} (difference CI low "
+                f"{lo:+.3f} > {gate['dcr_share_margin']})"
+            )
         a = report["mia_distance"][space]
         if a["auc_ci95"] is not None and a["auc_ci95"][0] > gate["mia_auc"]:
             reasons.append(
@@ -1098,15 +1302,22 @@ TABLE_COLUMNS = (
     "source",
     "init",
     "n",
+    "release_level",
+    "release_flagged",
+    "release_exact_copies",
+    "release_min_p_pixel",
+    "release_min_p_random_features",
     "dcr_share_pixel",
     "dcr_share_pixel_lo",
     "dcr_share_pixel_hi",
     "null_share_pixel",
+    "dcr_difference_pixel_lo",
     "dcr_share_min_leak_pixel",
     "dcr_share_embedding",
     "dcr_share_embedding_lo",
     "dcr_share_embedding_hi",
     "null_share_embedding",
+    "dcr_difference_embedding_lo",
     "dcr_share_min_leak_embedding",
     "near_copy_rate_pixel",
     "near_copy_rate_embedding",
@@ -1141,12 +1352,18 @@ def privacy_row(report: dict[str, Any], gate: dict[str, float]) -> dict[str, Any
         "source": report["source"],
         "init": report.get("init", ""),
         "n": report["n_shared"],
+        "release_level": report["release"]["level"],
+        "release_flagged": len(report["release"]["flagged"]),
+        "release_exact_copies": len(report["release"]["exact_copies"]),
     }
+    for space in RELEASE_SPACES:
+        row[f"release_min_p_{space}"] = report["release"]["spaces"][space]["min_p"]
     for space in SPACES:
         d = report["dcr"][space]
         row[f"dcr_share_{space}"] = d["share"]
         row[f"dcr_share_{space}_lo"], row[f"dcr_share_{space}_hi"] = d["ci95"]
         row[f"null_share_{space}"] = d["null_share"]
+        row[f"dcr_difference_{space}_lo"] = d["difference_ci95"][0]
         row[f"dcr_share_min_leak_{space}"] = d["power"]["smallest_detectable_leak"]
         row[f"near_copy_rate_{space}"] = d["near_copy_rate"]
     mia = report["mia_distance"]["embedding"]
@@ -1169,7 +1386,7 @@ def privacy_table(paths: Iterable[str | os.PathLike], gate: dict[str, float]) ->
     for p in paths:
         with open(p) as fh:
             r = json.load(fh)
-        if "subset" not in r or "dcr" not in r or "power" not in r["dcr"].get("pixel", {}):
+        if "subset" not in r or "release" not in r or "power" not in r["dcr"].get("pixel", {}):
             raise HistodistillError(f"{p}: not a privacy audit report of this version; rerun privacy_audit")
         rows.append(privacy_row(r, gate))
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

@@ -1,8 +1,8 @@
 """Shareable packages of distilled sets: `results/{ds}/share/{method}_ipc{ipc}/` with one PNG per image,
 `labels.csv`, `datasheet.md` and `SHA256SUMS`; `load` reads one back and verifies it.
 
-Only sets that pass the privacy gate (`privacy.gate` thresholds on the audit) are packaged; the index lists every
-audited set with its verdict and, for the others, the reasons.
+Only sets that pass the privacy gate (`privacy.gate` on the audit) are packaged, and none when a planted control
+was missed; the index lists every audited set with its verdict and, for the others, the reasons, per image.
 """
 
 from __future__ import annotations
@@ -66,15 +66,106 @@ def real_image_initialised(subset: dict[str, np.ndarray]) -> bool:
     return str(np.asarray(subset.get("source", ""))) == "real" or str(np.asarray(subset.get("init", ""))) == "real"
 
 
+PRIVATE_SETTINGS = {"dataset": ("path", "data_dir")}  # local paths: never in a public datasheet
+
+
+def public_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings without local paths (a datasheet travels; where the data lie on the hospital's disk does
+    not)."""
+    out = json.loads(json.dumps(settings, default=str))
+    for section, keys in PRIVATE_SETTINGS.items():
+        for key in keys:
+            out.get(section, {}).pop(key, None)
+    out.pop("results", None)
+    if "set" in out and "file" in out["set"]:
+        out["set"]["file"] = Path(str(out["set"]["file"])).name
+    return out
+
+
+def _leak_power(power: dict[str, Any] | None) -> tuple[str, bool]:
+    """A power statement and whether the test can fail at this size."""
+    leak = None if power is None else power["smallest_detectable_leak"]
+    if leak is None:
+        return "cannot detect even a set made wholly of near copies", False
+    return f"detects near copies making up {100 * leak:.0f} % of the set (in ≥ 80 % of simulated sets)", True
+
+
+def privacy_tests(
+    audit: dict[str, Any], gate: dict[str, Any], controls: dict[str, Any] | None
+) -> list[dict[str, str]]:
+    """Every privacy test of a set with its result, its power at this size and its verdict: 'pass' only where the
+    test could have failed (power), 'not assessed' where it could not, 'fail'."""
+    rows = []
+    release, n = audit["release"], audit["n_shared"]
+    by_kind = {}
+    if controls is not None:
+        for ipc_controls in controls["ipc"].values():
+            for kind, c in ipc_controls.items():
+                if c["n"] == n:
+                    by_kind[kind] = c["detected"]
+    failed = bool(release["flagged"] or release["exact_copies"])
+    if by_kind:
+        power = f"planted among {n} synthetic images: " + ", ".join(
+            f"{k.replace('_', ' ')} {'detected' if v else 'MISSED'}" for k, v in sorted(by_kind.items())
+        )
+        assessed = all(by_kind.values())
+    else:
+        power, assessed = f"no planted control at {n} images", False
+    rows.append(
+        {
+            "test": f"per image: closer to a training image than unseen real images (level {release['level']:.2g})",
+            "result": f"{len(release['flagged'])} flagged, {len(release['exact_copies'])} exact copies",
+            "power": power,
+            "verdict": "fail" if failed else ("pass" if assessed else "not assessed"),
+        }
+    )
+    for space, d in audit["dcr"].items():
+        statement, can_fail = _leak_power(d.get("power"))
+        lo = d["difference_ci95"][0]
+        fails = lo > gate["dcr_share_margin"]
+        rows.append(
+            {
+                "test": f"DCR share, {space} (fails when share − null > {gate['dcr_share_margin']})",
+                "result": f"{d['share']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}], null {d['null_share']:.3f}",
+                "power": statement,
+                "verdict": "fail" if fails else ("pass" if can_fail else "not assessed"),
+            }
+        )
+    for space, a in audit["mia_distance"].items():
+        statement, can_fail = _leak_power(a.get("power"))
+        ci = a.get("auc_ci95") or [float("nan")] * 2
+        fails = a["auc_ci95"] is not None and ci[0] > gate["mia_auc"]
+        rows.append(
+            {
+                "test": f"distance attack, {space} (fails when the AUC's CI lies above {gate['mia_auc']})",
+                "result": f"AUC {a['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+                "power": statement,
+                "verdict": "fail" if fails else ("pass" if can_fail else "not assessed"),
+            }
+        )
+    return rows
+
+
+THREAT_MODEL = (
+    "An attacker holds this package and any other data, including some of the training images, and wants to "
+    "learn whether a given patient's image was used, or to recover one. The tests look for images that copy or "
+    "nearly copy a training image (each image on its own, also mirrored or shifted by a few pixels) and for a set "
+    "that sits closer to the training images than unseen real images do. They do not cover attribute inference or "
+    "the generator's weights (not part of this package)."
+)
+
+
 def datasheet(
     name: str,
     subset: dict[str, np.ndarray],
     audit: dict[str, Any],
     accuracy: dict[str, dict[str, float]],
     settings: dict[str, Any],
-    gate: dict[str, float],
+    gate: dict[str, Any],
+    controls: dict[str, Any] | None = None,
 ) -> str:
-    """The package's datasheet (Markdown): what the set is, how it was made, its audit and what it is good for."""
+    """The package's datasheet (Markdown): what the set is, what its privacy tests show and with what power, how it
+    was made (no local paths) and what it is good for."""
     n, classes = len(subset["labels"]), np.unique(subset["labels"])
     real_init = real_image_initialised(subset)
     lines = [
@@ -89,40 +180,33 @@ def datasheet(
             else ""
         ),
         "",
-        "## How it was made",
+        "## Privacy",
         "",
-        "```json",
-        json.dumps(settings, indent=2, sort_keys=True, default=str),
-        "```",
+        "**No formal privacy guarantee.** No step that read the training images was trained with differential "
+        "privacy. The tests below are empirical: they can show a leak, never prove that there is none, and each "
+        "sees only leaks of the size its power states.",
         "",
-        "## Privacy audit (members = the real train split; null = unseen validation images)",
+        f"Threat model: {THREAT_MODEL}",
         "",
-        "| space | DCR share [95 % CI] | null | smallest leak detected | near-copy rate |",
-        "|---|---|---|---|---|",
+        f"Splits: members = the real train split ({audit['n_train']} images); audit holdout = the real test split "
+        f"({audit['n_test']} images), which no step that shaped this set read; the privacy filter's threshold came "
+        "from the validation split.",
+        "",
+        "| test | result | power at this size | verdict |",
+        "|---|---|---|---|",
     ]
-    for space, d in audit["dcr"].items():
-        leak = d["power"]["smallest_detectable_leak"]
-        lines.append(
-            f"| {space} | {d['share']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}] | {d['null_share']:.3f} | "
-            f"{'none up to 100 %' if leak is None else f'{100 * leak:.0f} % of the set'} | {d['near_copy_rate']:.3f} |"
-        )
-    lines += ["", "| attack | AUC [95 % CI] | smallest leak detected |", "|---|---|---|"]
-    attacks = [(f"distance ({s})", a) for s, a in audit["mia_distance"].items()] + [("DOMIAS", audit["mia_density"])]
-    for label, a in attacks:
-        ci = a.get("auc_ci95") or [float("nan")] * 2
-        leak = a["power"]["smallest_detectable_leak"]
-        lines.append(
-            f"| {label} | {a['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | "
-            f"{'none up to 100 %' if leak is None else f'{100 * leak:.0f} % of the set'} |"
-        )
+    for t in privacy_tests(audit, gate, controls):
+        lines.append(f"| {t['test']} | {t['result']} | {t['power']} | {t['verdict']} |")
     ok, reasons = gate_verdict(audit, gate)
     lines += [
         "",
-        f"Gate ({', '.join(f'{k} {v}' for k, v in sorted(gate.items()))}): **{'pass' if ok else 'fail'}**"
-        + ("" if ok else " — " + "; ".join(reasons)),
+        f"Gate: **{'pass' if ok else 'fail'}**" + ("" if ok else " — " + "; ".join(reasons)),
         "",
-        "A passing audit means no test here detected a leak; at this set size the tests only detect leaks of the size "
-        "given above.",
+        "## How it was made",
+        "",
+        "```json",
+        json.dumps(public_settings(settings), indent=2, sort_keys=True, default=str),
+        "```",
         "",
         "## Accuracy of a classifier trained only on this set (real test split)",
         "",
@@ -155,11 +239,17 @@ def write_package(out_dir: str | os.PathLike, subset: dict[str, np.ndarray], dat
 
 
 def verify(package_dir: str | os.PathLike) -> None:
-    """Check every file listed in SHA256SUMS (and that nothing is missing); raises naming the first bad file."""
+    """Check every file listed in SHA256SUMS, that nothing is missing and that nothing else is there; raises naming
+    the first bad file."""
     pkg = Path(package_dir)
     sums = pkg / CHECKSUMS
     if not sums.exists():
         raise HistodistillError(f"{pkg}: no {CHECKSUMS}; not a histodistill share package")
+    listed = {line.split("  ", 1)[1] for line in sums.read_text().splitlines() if "  " in line}
+    present = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file() or p.is_symlink()}
+    extra = sorted(present - listed - {CHECKSUMS})
+    if extra:
+        raise HistodistillError(f"{pkg / extra[0]}: not listed in {CHECKSUMS}; the package was altered")
     for line in sums.read_text().splitlines():
         digest, name = line.split("  ", 1)
         if not (pkg / name).exists():
@@ -182,6 +272,23 @@ def load(package_dir: str | os.PathLike, check: bool = True) -> dict[str, np.nda
             a = np.asarray(im)
         images.append(a[..., None] if a.ndim == 2 else a)
     return {"images": np.stack(images).astype(np.uint8), "labels": table["label"].to_numpy(np.int64)}
+
+
+def release_decisions(
+    audits: dict[str, dict[str, Any]], gate: dict[str, Any], controls: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Per audited set: shared or not, and every reason. Nothing is shared when a planted control was missed (or
+    none ran): a gate that did not see a planted copy cannot vouch for any set."""
+    from .release import controls_missed
+
+    missed = controls_missed(controls) if controls else ["no planted controls ran (the run has no synthetic pool)"]
+    rows = []
+    for name, audit in audits.items():
+        _, reasons = gate_verdict(audit, gate)
+        if missed:
+            reasons = [f"the gate missed a planted control ({'; '.join(missed)}), so it cannot be relied on"] + reasons
+        rows.append({"set": name, "shared": not reasons, "package": "" if reasons else f"{name}/", "reasons": "; ".join(reasons)})
+    return rows
 
 
 def share_index(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:

@@ -1,4 +1,8 @@
 PRIVACY_SUBSETS = [s for s in SUBSETS if not s.startswith("full_real")]
+GATE = {**config["privacy"]["gate"], "share_real_init": config["privacy"]["share_real_init"]}
+RELEASE_SIZES = [ipc * len(CLASSES) for ipc in config["select"]["ipc"]]
+# Planted controls need synthetic images to hide a copy among, and the autoencoder to disguise one.
+CONTROLS = [f"{RESULTS}/privacy/controls.json"] if USES_POOL else []
 
 
 rule privacy_train_embeddings:
@@ -44,8 +48,10 @@ rule privacy_reference:
         seed=config["privacy"]["seed"],
         planted=config["privacy"]["planted"],
         planted_noise=config["privacy"]["planted_noise"],
-        near_copy_quantile=config["privacy"]["near_copy_quantile"],
-        gate=config["privacy"]["gate"],
+        release_shift=config["privacy"]["release_shift"],
+        alpha=config["privacy"]["gate"]["release_alpha"],
+        tail=config["privacy"]["release_tail"],
+        sizes=RELEASE_SIZES,
     script:
         "../workflow_scripts/privacy_reference.py"
 
@@ -78,6 +84,10 @@ rule privacy_filter:
 
 rule privacy_pool:
     input:
+        real=f"{RESULTS}/data/real.npz",
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+        train_embeddings=f"{RESULTS}/privacy/train_embeddings.npy",
         keep=f"{RESULTS}/pool/privacy_filter.npz",
         reference=f"{RESULTS}/privacy/reference.npz",
     output:
@@ -85,9 +95,15 @@ rule privacy_pool:
         csv=f"{RESULTS}/tables/privacy_pool.csv",
     log:
         f"{RESULTS}/logs/privacy_pool.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_pool.tsv"
     conda:
         "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
     params:
+        chunk=config["privacy"]["chunk"],
         near_copy_quantile=config["privacy"]["near_copy_quantile"],
     script:
         "../workflow_scripts/privacy_pool.py"
@@ -128,8 +144,43 @@ rule privacy_audit:
         seed=config["privacy"]["seed"],
         near_copy_quantile=config["privacy"]["near_copy_quantile"],
         power_reps=config["privacy"]["power_reps"],
+        alpha=config["privacy"]["gate"]["release_alpha"],
+        tail=config["privacy"]["release_tail"],
+        margin=config["privacy"]["gate"]["dcr_share_margin"],
     script:
         "../workflow_scripts/privacy_audit.py"
+
+
+rule privacy_controls:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+        embedder=f"{RESULTS}/embedder/convnet.pt",
+        reference=f"{RESULTS}/privacy/reference.npz",
+    output:
+        f"{RESULTS}/privacy/controls.json",
+    log:
+        f"{RESULTS}/logs/privacy_controls.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_controls.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        ipc=config["select"]["ipc"],
+        chunk=config["privacy"]["chunk"],
+        bootstrap=config["privacy"]["bootstrap"],
+        seed=config["privacy"]["seed"],
+        planted_noise=config["privacy"]["planted_noise"],
+        alpha=config["privacy"]["gate"]["release_alpha"],
+        tail=config["privacy"]["release_tail"],
+        margin=config["privacy"]["gate"]["dcr_share_margin"],
+        gate=GATE,
+    script:
+        "../workflow_scripts/privacy_controls.py"
 
 
 rule privacy_table:
@@ -143,7 +194,7 @@ rule privacy_table:
     conda:
         "../envs/histodistill.yaml"
     params:
-        gate=config["privacy"]["gate"],
+        gate=GATE,
     script:
         "../workflow_scripts/privacy_table.py"
 
@@ -152,6 +203,7 @@ rule share:
     input:
         subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=PRIVACY_SUBSETS),
         audits=expand(f"{RESULTS}/privacy/{{subset}}.json", subset=PRIVACY_SUBSETS),
+        controls=CONTROLS,
         evals=expand(
             f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
             subset=PRIVACY_SUBSETS,
@@ -166,7 +218,7 @@ rule share:
         "../envs/histodistill.yaml"
     params:
         names=PRIVACY_SUBSETS,
-        gate=config["privacy"]["gate"],
+        gate=GATE,
         settings={
             k: config[k] for k in ("dataset", "generator", "pool", "embed", "graph", "select", "evaluate", "privacy")
         },

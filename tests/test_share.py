@@ -10,7 +10,7 @@ import pytest
 
 from histodistill.errors import HistodistillError
 from histodistill.select import privacy_filter, removed_per_class
-from histodistill.share import load, png_bytes, verify, write_package
+from histodistill.share import datasheet, load, png_bytes, privacy_tests, verify, write_package
 from histodistill.subsets import infodist_indices
 from histodistill.workflow import check_schema
 
@@ -36,6 +36,62 @@ def test_package_round_trip_and_tamper_detection(tmp_path, channels):
     victim.write_bytes(bytes(data))
     with pytest.raises(HistodistillError, match="checksum mismatch"):
         verify(tmp_path / "pkg")
+
+
+def test_verify_rejects_a_file_the_checksums_do_not_list(tmp_path):
+    subset = {"images": np.zeros((2, 4, 4, 1), np.uint8), "labels": np.array([0, 1])}
+    write_package(tmp_path / "pkg", subset, "# sheet\n")
+    verify(tmp_path / "pkg")
+    (tmp_path / "pkg" / "extra").mkdir()
+    (tmp_path / "pkg" / "extra" / "patient_0001.png").write_bytes(b"not ours")
+    with pytest.raises(HistodistillError, match="patient_0001.png: not listed"):
+        verify(tmp_path / "pkg")
+
+
+def _audit_report(power_leak):
+    dcr = {
+        "share": 0.5,
+        "ci95": [0.2, 0.8],
+        "null_share": 0.5,
+        "difference_ci95": [-0.3, 0.3],
+        "power": {"smallest_detectable_leak": power_leak},
+    }
+    attack = {"auc": 0.5, "auc_ci95": [0.3, 0.7], "power": {"smallest_detectable_leak": None}}
+    return {
+        "source": "pool",
+        "init": "",
+        "n_shared": 10,
+        "n_train": 987,
+        "n_test": 540,
+        "release": {"n": 10, "level": 0.0025, "flagged": [], "exact_copies": []},
+        "dcr": {"pixel": dcr, "embedding": dict(dcr)},
+        "mia_distance": {"pixel": attack, "embedding": dict(attack)},
+    }
+
+
+def test_datasheet_claims_only_what_has_power_and_carries_no_local_paths():
+    gate = {"dcr_share_margin": 0.0, "mia_auc": 0.6, "release_alpha": 0.05, "share_real_init": False}
+    subset = {"images": np.zeros((10, 4, 4, 1), np.uint8), "labels": np.arange(10)}
+    settings = {
+        "dataset": {"name": "custom", "path": "/data/hospital/patients", "data_dir": "/srv/medmnist"},
+        "results": "/home/me/results",
+        "set": {"file": "/home/me/results/x_16/subsets/kmeans_ipc1.npz"},
+    }
+    detected = {"ipc": {"1": {k: {"n": 10, "detected": True} for k in ("near_copy", "decoded_copy")}}}
+    sheet = datasheet("kmeans_ipc1", subset, _audit_report(None), {}, settings, gate, detected)
+    assert "No formal privacy guarantee" in sheet and "Threat model" in sheet
+    assert "/data/hospital" not in sheet and "/srv/" not in sheet and "/home/me" not in sheet
+    assert "kmeans_ipc1.npz" in sheet
+    tests = privacy_tests(_audit_report(None), gate, detected)
+    verdicts = {t["test"].split(" (")[0].split(":")[0]: t["verdict"] for t in tests}
+    assert verdicts["per image"] == "pass"  # both planted copies found at this size
+    assert verdicts["DCR share, pixel"] == "not assessed"  # no power at 10 images: never "pass"
+    assert verdicts["distance attack, pixel"] == "not assessed"
+    assert {t["verdict"] for t in privacy_tests(_audit_report(0.5), gate, detected)} >= {"pass", "not assessed"}
+    dcr_rows = [t for t in privacy_tests(_audit_report(0.5), gate, detected) if t["test"].startswith("DCR")]
+    assert all(t["verdict"] == "pass" for t in dcr_rows)
+    missed = {"ipc": {"1": {"near_copy": {"n": 10, "detected": False}}}}
+    assert privacy_tests(_audit_report(None), gate, missed)[0]["verdict"] == "not assessed"
 
 
 def test_privacy_filter_hand_case():
@@ -109,9 +165,10 @@ def test_infodist_plus_selection_skips_filtered_images_and_maps_class_nodes_to_p
 @pytest.mark.parametrize(
     "section, key, value",
     [
-        ("privacy", "gate", {"dcr_share": 0.4}),
+        ("privacy", "gate", {"dcr_share_margin": -0.1}),
         ("privacy", "gate", {"mia_auc": 1.5}),
-        ("privacy", "gate", {"near_copy_rate": -0.1}),
+        ("privacy", "gate", {"release_alpha": 0.0}),
+        ("privacy", "release_tail", 2),
         ("privacy", "near_copy_quantile", 0.0),
         ("select", "privacy_filter", {"quantile": 0.7}),
     ],

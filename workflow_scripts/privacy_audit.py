@@ -37,6 +37,9 @@ def main(smk, device):
         near_copy_quantile=p.near_copy_quantile,
         power_reps=p.power_reps,
         device=device,
+        alpha=p.alpha,
+        tail=p.tail,
+        margin=p.margin,
     )
     report["subset"] = smk.wildcards.subset
     report["embedder"] = smk.input.embedder
@@ -74,6 +77,14 @@ def main(smk, device):
             d["near_copy_rate"],
         )
     mia = report["mia_distance"]["embedding"]
+    release = report["release"]
+    log.info(
+        "release test (level %.2g): %d images flagged, %d exact copies; min p %s",
+        release["level"],
+        len(release["flagged"]),
+        len(release["exact_copies"]),
+        {s: f"{v['min_p']:.2g}" for s, v in release["spaces"].items()},
+    )
     log.info(
         "distance attack AUC %.3f (smallest detectable leak %s), DOMIAS AUC %.3f",
         mia["auc"],

@@ -1,4 +1,5 @@
-"""Rule privacy_filter: the privacy gate before selection (pool images too close to a training image removed)."""
+"""Rule privacy_filter: the privacy gate before selection (pool images too close to a training image removed). Its
+threshold comes from the validation split; the test split is the audit holdout and is not read here."""
 
 import logging
 
@@ -7,7 +8,7 @@ import numpy as np
 from histodistill.embed import embed, load_embedder
 from histodistill.io import atomic_write_bytes, save_npz
 from histodistill.pool import load_pool
-from histodistill.privacy import SPACES, pool_distances
+from histodistill.privacy import SPACES, filter_distances
 from histodistill.select import privacy_filter, removed_per_class
 from histodistill.workflow import run_job
 
@@ -16,12 +17,12 @@ def main(smk, device):
     images, labels = load_pool(smk.input.shards)
     model = load_embedder(smk.input.embedder, device)
     train_emb = np.load(smk.input.train_embeddings)
-    d = pool_distances(images, smk.input.real, lambda x: embed(x, model, device), smk.params.chunk, device, train_emb)
+    d = filter_distances(images, smk.input.real, lambda x: embed(x, model, device), smk.params.chunk, device, train_emb)
     cfg = smk.params.privacy_filter
     q = cfg["quantile"]
     removed_by = {
         s: (
-            ~privacy_filter({s: d[f"{s}_dcr"]}, {s: d[f"{s}_test_dcr"]}, q)
+            ~privacy_filter({s: d[f"{s}_dcr"]}, {s: d[f"{s}_val_dcr"]}, q)
             if cfg["enabled"]
             else np.zeros(len(labels), bool)
         )
@@ -31,7 +32,7 @@ def main(smk, device):
     table = removed_per_class(labels, keep, removed_by)
     log = logging.getLogger("histodistill")
     log.info(
-        "privacy filter %s (quantile %.3f of holdout-to-train distances): removed %d of %d pool images\n%s",
+        "privacy filter %s (quantile %.3f of validation-to-train distances): removed %d of %d pool images\n%s",
         "on" if cfg["enabled"] else "off",
         q,
         int((~keep).sum()),

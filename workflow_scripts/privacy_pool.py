@@ -1,16 +1,31 @@
-"""Rule privacy_pool: DCR share and near-copy rate of the whole pool and of the images the filter keeps."""
+"""Rule privacy_pool: DCR share (against the audit holdout's null) and near-copy rate of the whole pool and of the
+images the filter keeps."""
 
 import logging
 
+import numpy as np
+
+from histodistill.embed import embed, load_embedder
 from histodistill.io import atomic_write_bytes, load_npz, write_json
-from histodistill.privacy import pool_report, pool_table
+from histodistill.pool import load_pool
+from histodistill.privacy import pool_distances, pool_report, pool_table
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
-    d = load_npz(smk.input.keep, required=("keep",))
+    images, _ = load_pool(smk.input.shards)
+    keep = load_npz(smk.input.keep, required=("keep",))["keep"].astype(bool)
     ref = load_npz(smk.input.reference)
-    report = pool_report(d, d["keep"].astype(bool), ref, smk.params.near_copy_quantile)
+    model = load_embedder(smk.input.embedder, device)
+    d = pool_distances(
+        images,
+        smk.input.real,
+        lambda x: embed(x, model, device),
+        smk.params.chunk,
+        device,
+        np.load(smk.input.train_embeddings),
+    )
+    report = pool_report(d, keep, ref, smk.params.near_copy_quantile)
     table = pool_table(report)
     logging.getLogger("histodistill").info("\n%s", table.to_string(index=False))
     write_json(smk.output.json, report)

@@ -1,5 +1,5 @@
-"""Rule privacy_reference: the real-side numbers every audit reads (computed once per dataset) and the planted
-near-copy control."""
+"""Rule privacy_reference: the real-side numbers every audit reads (computed once per dataset), and the release
+test's calibration check on unseen validation images."""
 
 import logging
 
@@ -7,7 +7,7 @@ import numpy as np
 
 from histodistill.embed import embed, load_embedder
 from histodistill.io import save_npz, write_json
-from histodistill.privacy import privacy_reference, reference_controls
+from histodistill.privacy import privacy_reference, release_calibration_check
 from histodistill.workflow import run_job
 
 
@@ -24,24 +24,27 @@ def main(smk, device):
         planted_noise=p.planted_noise,
         device=device,
         train_emb=np.load(smk.input.train_embeddings),
+        shift=p.release_shift,
     )
-    controls = reference_controls(ref, p.near_copy_quantile, p.gate)
+    check = release_calibration_check(ref, p.alpha, p.sizes, p.tail)
     log = logging.getLogger("histodistill")
-    for space in ("pixel", "embedding"):
-        c = controls[space]["planted_near_copies"]
-        log.info(
-            "%s: planted near-copies DCR share %.3f [%.3f, %.3f] (null %.3f), near-copy rate %.3f, detected %s",
-            space,
-            c["share"],
-            *c["ci95"],
-            c["null_share"],
-            c["near_copy_rate"],
-            c["detected"],
-        )
-        if not c["detected"]:
-            log.warning("%s: the planted near-copy control is NOT detected; the audit cannot see leaks here", space)
+    for n, entry in check["sizes"].items():
+        for space in ("pixel", "random_features"):
+            e = entry[space]
+            log.info(
+                "release test at %s images (level %.2g), %s: flags %d of %d unseen validation images; detection "
+                "radius %.3g (holdout min %.3g, median %.3g)",
+                n,
+                entry["level"],
+                space,
+                e["validation_flagged"],
+                check["n_validation"],
+                e["detection_radius"],
+                e["holdout_min"],
+                e["holdout_median"],
+            )
     save_npz(smk.output.reference, **ref)
-    write_json(smk.output.controls, controls)
+    write_json(smk.output.controls, check)
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -1,0 +1,89 @@
+"""Rule privacy_controls: at every released size (IPC × classes), one training image planted among synthetic pool
+images - as a near copy, through the run's autoencoder, and mirrored and shifted - and audited through the very
+function and gate the shared sets go through. `share` packages nothing when any control is missed."""
+
+import logging
+
+import numpy as np
+import torch
+
+from histodistill.embed import embed, load_embedder
+from histodistill.generator import load_codec
+from histodistill.images import to_model_space, to_uint8
+from histodistill.io import load_npz, write_json
+from histodistill.pool import load_pool
+from histodistill.privacy import audit_subset, gather_rows, gate_verdict, jsonable, near_copies, npz_member_shape
+from histodistill.privacy import npz_row_chunks
+from histodistill.release import control_detected, control_filler, planted_set, shifted_mirror
+from histodistill.workflow import run_job
+
+
+def main(smk, device):
+    p = smk.params
+    pool_images, pool_labels = load_pool(smk.input.shards)
+    reference = load_npz(smk.input.reference)
+    model = load_embedder(smk.input.embedder, device)
+    codec = load_codec(smk.input.autoencoder, device)
+    shape, _ = npz_member_shape(smk.input.real, "train_images")
+    with np.load(smk.input.real) as z:
+        train_labels = z["train_labels"]
+    rng = np.random.default_rng([p.seed, 67])
+    log = logging.getLogger("histodistill")
+    out = {"ipc": {}, "planted_noise": p.planted_noise, "shift": int(reference["release_shift"])}
+    for ipc in p.ipc:
+        filler = control_filler(pool_labels, ipc, p.seed)
+        position = int(rng.integers(len(filler)))
+        label = int(pool_labels[filler[position]])
+        source = int(rng.choice(np.where(train_labels == label)[0]))
+        original = gather_rows(npz_row_chunks(smk.input.real, "train_images"), np.array([source]))
+        original = original.reshape(1, *shape[1:])
+        with torch.no_grad():
+            z, _ = codec.posterior(to_model_space(original, device))
+            decoded = to_uint8(codec.decode(z))
+        disguises = {
+            "near_copy": near_copies(original, p.planted_noise, p.seed + ipc),
+            "decoded_copy": decoded,
+            "shifted_mirror": shifted_mirror(original, int(reference["release_shift"])),
+        }
+        out["ipc"][str(ipc)] = {}
+        for kind, image in disguises.items():
+            subset = planted_set(pool_images[filler], pool_labels[filler], position, image[0], label)
+            report = audit_subset(
+                subset,
+                smk.input.real,
+                reference,
+                lambda x: embed(x, model, device),
+                where=f"control {kind} IPC {ipc}",
+                chunk=p.chunk,
+                n_bootstrap=p.bootstrap,
+                seed=p.seed,
+                device=device,
+                alpha=p.alpha,
+                tail=p.tail,
+                margin=p.margin,
+                gate_only=True,
+            )
+            ok, reasons = gate_verdict(report, p.gate)
+            detected = control_detected(report, position) and not ok
+            out["ipc"][str(ipc)][kind] = {
+                "n": len(filler),
+                "position": position,
+                "train_index": source,
+                "detected": detected,
+                "min_p": {s: v["p"][position] for s, v in report["release"]["spaces"].items()},
+                "level": report["release"]["level"],
+                "gate_reasons": reasons,
+            }
+            log.info(
+                "control %s at IPC %d (%d images): %s (p %s, level %.2g)",
+                kind,
+                ipc,
+                len(filler),
+                "detected" if detected else "MISSED",
+                {s: f"{v['p'][position]:.2g}" for s, v in report["release"]["spaces"].items()},
+                report["release"]["level"],
+            )
+    write_json(smk.output[0], jsonable(out))
+
+
+run_job(snakemake, main)  # noqa: F821
