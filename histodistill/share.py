@@ -163,6 +163,7 @@ def datasheet(
     settings: dict[str, Any],
     gate: dict[str, Any],
     controls: dict[str, Any] | None = None,
+    generator: dict[str, Any] | None = None,
 ) -> str:
     """The package's datasheet (Markdown): what the set is, what its privacy tests show and with what power, how it
     was made (no local paths) and what it is good for."""
@@ -198,6 +199,18 @@ def datasheet(
     for t in privacy_tests(audit, gate, controls):
         lines.append(f"| {t['test']} | {t['result']} | {t['power']} | {t['verdict']} |")
     ok, reasons = gate_verdict(audit, gate)
+    if generator is not None:
+        c = generator["control"]
+        lines += [
+            "",
+            "The generator itself (not part of this package), attacked with its own training loss (members = "
+            f"{generator['members']}, non-members = {generator['nonmembers']}): AUC {generator['auc']:.3f} "
+            f"[{generator['auc_ci95'][0]:.3f}, {generator['auc_ci95'][1]:.3f}], TPR at 1 % FPR "
+            f"{generator['tpr_at_1pct_fpr']:.3f} [{generator['tpr_at_1pct_fpr_ci95'][0]:.3f}, "
+            f"{generator['tpr_at_1pct_fpr_ci95'][1]:.3f}]; positive control ({c['members']}): TPR at 1 % FPR "
+            f"{c['tpr_at_1pct_fpr']:.3f}, {'caught' if c['detected'] else 'MISSED'}. Verdict: "
+            f"**{generator['verdict']}** ({generator['why']}). Reported, not a gate clause.",
+        ]
     lines += [
         "",
         f"Gate: **{'pass' if ok else 'fail'}**" + ("" if ok else " — " + "; ".join(reasons)),

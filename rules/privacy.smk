@@ -3,6 +3,7 @@ GATE = {**config["privacy"]["gate"], "share_real_init": config["privacy"]["share
 RELEASE_SIZES = [ipc * len(CLASSES) for ipc in config["select"]["ipc"]]
 # Planted controls need synthetic images to hide a copy among, and the autoencoder to disguise one.
 CONTROLS = [f"{RESULTS}/privacy/controls.json"] if USES_POOL else []
+GENERATOR_AUDIT = [f"{RESULTS}/privacy/generator.json"] if USES_POOL else []
 
 
 rule privacy_train_embeddings:
@@ -204,6 +205,7 @@ rule share:
         subsets=expand(f"{RESULTS}/subsets/{{subset}}.npz", subset=PRIVACY_SUBSETS),
         audits=expand(f"{RESULTS}/privacy/{{subset}}.json", subset=PRIVACY_SUBSETS),
         controls=CONTROLS,
+        generator=GENERATOR_AUDIT,
         evals=expand(
             f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
             subset=PRIVACY_SUBSETS,
@@ -224,3 +226,56 @@ rule share:
         },
     script:
         "../workflow_scripts/share.py"
+
+
+rule train_attack_control:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        train_images=f"{RESULTS}/data/train_images.npy",
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+    output:
+        f"{RESULTS}/generator/attack_control.pt",
+    log:
+        f"{RESULTS}/logs/train_attack_control.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_attack_control.tsv"
+    priority: 40
+    conda:
+        "../envs/histodistill.yaml"
+    threads: TRAINING_THREADS
+    resources:
+        gpu=1,
+    params:
+        denoiser=config["generator"]["denoiser"],
+        images=config["privacy"]["generator_attack"]["control_images"],
+        steps=config["privacy"]["generator_attack"]["control_steps"],
+        seed=config["privacy"]["seed"],
+    script:
+        "../workflow_scripts/train_attack_control.py"
+
+
+rule privacy_generator:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        train_images=f"{RESULTS}/data/train_images.npy",
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+        denoiser=f"{RESULTS}/generator/denoiser.pt",
+        control=f"{RESULTS}/generator/attack_control.pt",
+    output:
+        f"{RESULTS}/privacy/generator.json",
+    log:
+        f"{RESULTS}/logs/privacy_generator.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/privacy_generator.tsv"
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        seed=config["privacy"]["seed"],
+        bootstrap=config["privacy"]["bootstrap"],
+        control_min_tpr=config["privacy"]["generator_attack"]["control_min_tpr"],
+        max_auc=config["privacy"]["gate"]["mia_auc"],
+    script:
+        "../workflow_scripts/privacy_generator.py"

@@ -17,8 +17,9 @@ def main(smk, device):
     out.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("histodistill")
     controls = json.loads(Path(smk.input.controls[0]).read_text()) if smk.input.controls else None
+    generator = json.loads(Path(smk.input.generator[0]).read_text()) if smk.input.generator else None
     audits = {name: json.loads(Path(p).read_text()) for name, p in zip(smk.params.names, smk.input.audits)}
-    rows = release_decisions(audits, smk.params.gate, controls)
+    rows = release_decisions(audits, smk.params.gate, controls, generator)
     for row, subset_path in zip(rows, smk.input.subsets):
         name = row["set"]
         if not row["shared"]:
@@ -28,7 +29,7 @@ def main(smk, device):
         method, ipc = parse_subset(name)
         settings = {**smk.params.settings, "set": {"method": method, "ipc": ipc, "file": subset_path}}
         evals = [p for p in smk.input.evals if Path(p).parent.name == name]
-        sheet = datasheet(name, subset, audits[name], accuracy_summary(evals), settings, smk.params.gate, controls)
+        sheet = datasheet(name, subset, audits[name], accuracy_summary(evals), settings, smk.params.gate, controls, generator)
         write_package(out / name, subset, sheet)
         log.info("%s: shared as %s", name, out / name)
     table, md = share_index(rows)
