@@ -33,6 +33,7 @@ from scipy.special import gammaln
 from .errors import HistodistillError
 from .io import read_npy_header
 from .pool import frechet_distance
+from .pool_privacy import non_inferiority_test
 from .release import (
     RELEASE_SPACES,
     detection_radius,
@@ -865,6 +866,7 @@ def privacy_reference(
         dcr = np.sqrt(scan["d2"]) * SCALE[space]
         nt = len(test)
         out[f"{space}_test_dcr"] = dcr[:nt]
+        out[f"{space}_test_nn"] = scan["index"][:nt]
         out[f"{space}_null_p"] = closer_to_train_probability(scan["n_lt"][:nt], scan["n_eq"][:nt], n_train, nt - 1)
         out[f"{space}_planted_dcr"] = dcr[nt:]
         out[f"{space}_planted_p"] = closer_to_train_probability(scan["n_lt"][nt:], scan["n_eq"][nt:], n_train, nt)
@@ -1242,25 +1244,36 @@ def pool_distances(
     out = {}
     for space, (q, hold, train) in rows.items():
         pr = _probabilities(q, train, hold, shape[0], chunk, device)
-        out[f"{space}_dcr"], out[f"{space}_p"] = pr["dcr"] * SCALE[space], pr["p"]
+        out[f"{space}_dcr"], out[f"{space}_p"], out[f"{space}_nn"] = pr["dcr"] * SCALE[space], pr["p"], pr["nn"]
     return out
 
 
-def pool_report(distances: dict[str, np.ndarray], keep: np.ndarray, reference: dict[str, np.ndarray], q: float):
-    """DCR share (against the holdout null) and near-copy rate of the whole pool and of the images the privacy
-    filter keeps."""
+def pool_report(
+    distances: dict[str, np.ndarray],
+    keep: np.ndarray,
+    reference: dict[str, np.ndarray],
+    q: float,
+    margin: float = 0.03,
+    n_boot: int = 2000,
+    seed: int = 0,
+    min_power: float = 0.8,
+):
+    """DCR share (against the holdout null), near-copy rate and the non-inferiority test (`pool_privacy`) of the
+    whole pool - before any filter, the generator's own verdict - and of the images the privacy filter keeps."""
     out: dict[str, Any] = {"n_pool": int(len(keep)), "n_kept": int(keep.sum())}
     for space in SPACES:
         thr = near_copy_threshold(reference, space, q)
-        d, p, null = distances[f"{space}_dcr"], distances[f"{space}_p"], reference[f"{space}_null_p"]
-        out[space] = {
-            "whole_pool": {**dcr_share_test(p, null), "near_copy_rate": float((d <= thr).mean())},
-            "kept": (
-                {**dcr_share_test(p[keep], null), "near_copy_rate": float((d[keep] <= thr).mean())}
-                if keep.any()
-                else None
-            ),
-        }
+        d, p, nn = distances[f"{space}_dcr"], distances[f"{space}_p"], distances[f"{space}_nn"]
+        null, null_nn = reference[f"{space}_null_p"], reference[f"{space}_test_nn"]
+
+        def part(mask: np.ndarray) -> dict[str, Any]:
+            return {
+                **dcr_share_test(p[mask], null),
+                "near_copy_rate": float((d[mask] <= thr).mean()),
+                "non_inferiority": non_inferiority_test(p[mask], nn[mask], null, null_nn, margin, n_boot, seed, min_power),
+            }
+
+        out[space] = {"whole_pool": part(np.ones(len(keep), bool)), "kept": part(keep) if keep.any() else None}
     return out
 
 
@@ -1395,7 +1408,8 @@ def privacy_table(paths: Iterable[str | os.PathLike], gate: dict[str, float]) ->
 
 
 def pool_table(report: dict[str, Any]) -> pd.DataFrame:
-    """The whole pool's and the kept pool's DCR share per space, beside the validation null."""
+    """The whole pool's and the kept pool's DCR share per space, beside the holdout null, and the non-inferiority
+    test (Δ = share − null, its one-sided upper bound, the margin, the criterion's power, the verdict)."""
     rows = []
     for space in SPACES:
         for part in ("whole_pool", "kept"):
@@ -1414,6 +1428,11 @@ def pool_table(report: dict[str, Any]) -> pd.DataFrame:
                     "null_lo": d["null_ci95"][0],
                     "null_hi": d["null_ci95"][1],
                     "near_copy_rate": d["near_copy_rate"],
+                    "delta": d["non_inferiority"]["delta"],
+                    "delta_upper95": d["non_inferiority"]["upper95"],
+                    "margin": d["non_inferiority"]["margin"],
+                    "power": d["non_inferiority"]["power"],
+                    "verdict": d["non_inferiority"]["verdict"],
                 }
             )
     return pd.DataFrame(rows)

@@ -240,11 +240,21 @@ def control_detected(report: dict[str, Any], position: int) -> bool:
     return position in hits
 
 
+def control_void(kind: str, distance_to_source: float, closest_unseen: float) -> bool:
+    """A disguise that left no copy: a near or decoded copy no closer to its training image (full-image pixel
+    distance) than the closest unseen real image comes to any training image - an autoencoder that cannot
+    reconstruct (a smoke run's) decodes no copy. A mirrored, shifted copy is always a copy."""
+    return kind != "shifted_mirror" and distance_to_source >= closest_unseen
+
+
 def controls_missed(controls: dict[str, Any]) -> list[str]:
-    """Every planted control (kind and set size) that the gate's path did not detect, from a controls report."""
-    return [
-        f"{kind} among {c['n']} images (IPC {ipc})"
-        for ipc, by_kind in sorted(controls["ipc"].items(), key=lambda kv: int(kv[0]))
-        for kind, c in by_kind.items()
-        if not c["detected"]
-    ]
+    """Every planted control (kind and set size) that the gate's path did not detect, from a controls report; a
+    void control (`control_void`) is no copy and not counted, but a size whose every control is void is."""
+    missed = []
+    for ipc, by_kind in sorted(controls["ipc"].items(), key=lambda kv: int(kv[0])):
+        for kind, c in by_kind.items():
+            if not c["detected"] and not c.get("void", False):
+                missed.append(f"{kind} among {c['n']} images (IPC {ipc})")
+        if by_kind and all(c.get("void", False) for c in by_kind.values()):
+            missed.append(f"every control among IPC {ipc}'s images was void")
+    return missed

@@ -97,18 +97,18 @@ def privacy_tests(
     test could have failed (power), 'not assessed' where it could not, 'fail'."""
     rows = []
     release, n = audit["release"], audit["n_shared"]
-    by_kind = {}
+    by_kind: dict[str, str] = {}
     if controls is not None:
         for ipc_controls in controls["ipc"].values():
             for kind, c in ipc_controls.items():
                 if c["n"] == n:
-                    by_kind[kind] = c["detected"]
+                    by_kind[kind] = "detected" if c["detected"] else ("void" if c.get("void") else "MISSED")
     failed = bool(release["flagged"] or release["exact_copies"])
     if by_kind:
         power = f"planted among {n} synthetic images: " + ", ".join(
-            f"{k.replace('_', ' ')} {'detected' if v else 'MISSED'}" for k, v in sorted(by_kind.items())
+            f"{k.replace('_', ' ')} {v}" for k, v in sorted(by_kind.items())
         )
-        assessed = all(by_kind.values())
+        assessed = "MISSED" not in by_kind.values() and "detected" in by_kind.values()
     else:
         power, assessed = f"no planted control at {n} images", False
     rows.append(
@@ -164,6 +164,7 @@ def datasheet(
     gate: dict[str, Any],
     controls: dict[str, Any] | None = None,
     generator: dict[str, Any] | None = None,
+    pool: dict[str, Any] | None = None,
 ) -> str:
     """The package's datasheet (Markdown): what the set is, what its privacy tests show and with what power, how it
     was made (no local paths) and what it is good for."""
@@ -199,6 +200,15 @@ def datasheet(
     for t in privacy_tests(audit, gate, controls):
         lines.append(f"| {t['test']} | {t['result']} | {t['power']} | {t['verdict']} |")
     ok, reasons = gate_verdict(audit, gate)
+    if pool is not None and audit["source"] == "pool":
+        lines += ["", "The whole synthetic pool this set was drawn from, before any filter (non-inferiority: pass only "
+                  "if the upper bound of Δ = pool DCR share − holdout null lies below the margin, with power):", ""]
+        for space in ("pixel", "embedding"):
+            t = pool[space]["whole_pool"]["non_inferiority"]
+            lines.append(
+                f"- {space}: Δ {t['delta']:+.3f}, one-sided 95 % upper bound {t['upper95']:+.3f}, margin "
+                f"{t['margin']}, power {t['power']:.2f} → **{t['verdict']}**"
+            )
     if generator is not None:
         c = generator["control"]
         lines += [

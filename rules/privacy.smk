@@ -106,6 +106,10 @@ rule privacy_pool:
     params:
         chunk=config["privacy"]["chunk"],
         near_copy_quantile=config["privacy"]["near_copy_quantile"],
+        margin=config["privacy"]["pool_test"]["margin"],
+        n_boot=config["privacy"]["pool_test"]["bootstrap"],
+        min_power=config["privacy"]["pool_test"]["min_power"],
+        seed=config["privacy"]["seed"],
     script:
         "../workflow_scripts/privacy_pool.py"
 
@@ -206,6 +210,7 @@ rule share:
         audits=expand(f"{RESULTS}/privacy/{{subset}}.json", subset=PRIVACY_SUBSETS),
         controls=CONTROLS,
         generator=GENERATOR_AUDIT,
+        pool=[f"{RESULTS}/privacy/pool.json"] if USES_POOL else [],
         evals=expand(
             f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
             subset=PRIVACY_SUBSETS,

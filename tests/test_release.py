@@ -15,6 +15,7 @@ from histodistill.io import save_npz
 from histodistill.privacy import audit_subset, filter_distances, gate_verdict, near_copies, privacy_reference
 from histodistill.release import (
     control_detected,
+    control_void,
     controls_missed,
     detection_radius,
     hill_dimension,
@@ -241,4 +242,21 @@ def test_only_the_audit_and_the_final_evaluation_read_the_audit_holdout():
         if re.search(r"test_images|test_labels|\"test\"|'test'", p.read_text())
     }
     assert readers <= set(AUDIT_HOLDOUT_READERS), readers - set(AUDIT_HOLDOUT_READERS)
-    assert scripts <= {"evaluate_subset.py"}, scripts
+    audit_scripts = {f"privacy_{r}.py" for r in ("reference", "audit", "pool", "controls", "generator")}
+    assert scripts <= {"evaluate_subset.py"} | audit_scripts, scripts - audit_scripts
+    assert "privacy_filter.py" not in scripts
+
+
+def test_a_void_disguise_is_not_a_miss_but_a_size_with_only_void_controls_is():
+    controls = {
+        "ipc": {
+            "1": {
+                "near_copy": {"n": 10, "detected": True, "void": False},
+                "decoded_copy": {"n": 10, "detected": False, "void": True},
+            },
+            "10": {"decoded_copy": {"n": 100, "detected": False, "void": True}},
+        }
+    }
+    assert controls_missed(controls) == ["every control among IPC 10's images was void"]
+    assert control_void("decoded_copy", 2.0, 1.5) and not control_void("decoded_copy", 1.0, 1.5)
+    assert not control_void("shifted_mirror", 9.0, 1.5)

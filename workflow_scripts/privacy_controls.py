@@ -12,9 +12,9 @@ from histodistill.generator import load_codec
 from histodistill.images import to_model_space, to_uint8
 from histodistill.io import load_npz, write_json
 from histodistill.pool import load_pool
-from histodistill.privacy import audit_subset, gather_rows, gate_verdict, jsonable, near_copies, npz_member_shape
-from histodistill.privacy import npz_row_chunks
-from histodistill.release import control_detected, control_filler, planted_set, shifted_mirror
+from histodistill.privacy import PIXEL_SCALE, audit_subset, gather_rows, gate_verdict, jsonable, near_copies
+from histodistill.privacy import npz_member_shape, npz_row_chunks
+from histodistill.release import control_detected, control_filler, control_void, planted_set, shifted_mirror
 from histodistill.workflow import run_job
 
 
@@ -45,6 +45,7 @@ def main(smk, device):
             "decoded_copy": decoded,
             "shifted_mirror": shifted_mirror(original, int(reference["release_shift"])),
         }
+        closest_unseen = float(np.min(reference["pixel_test_dcr"]))
         out["ipc"][str(ipc)] = {}
         for kind, image in disguises.items():
             subset = planted_set(pool_images[filler], pool_labels[filler], position, image[0], label)
@@ -65,7 +66,11 @@ def main(smk, device):
             )
             ok, reasons = gate_verdict(report, p.gate)
             detected = control_detected(report, position) and not ok
+            to_source = float(np.linalg.norm(image[0].astype(float) - original[0].astype(float)) * PIXEL_SCALE)
             out["ipc"][str(ipc)][kind] = {
+                "distance_to_source": to_source,
+                "closest_unseen_distance": closest_unseen,
+                "void": control_void(kind, to_source, closest_unseen),
                 "n": len(filler),
                 "position": position,
                 "train_index": source,
@@ -79,7 +84,7 @@ def main(smk, device):
                 kind,
                 ipc,
                 len(filler),
-                "detected" if detected else "MISSED",
+                "detected" if detected else ("void" if control_void(kind, to_source, closest_unseen) else "MISSED"),
                 {s: f"{v['p'][position]:.2g}" for s, v in report["release"]["spaces"].items()},
                 report["release"]["level"],
             )

@@ -25,7 +25,8 @@ def main(smk, device):
         device,
         np.load(smk.input.train_embeddings),
     )
-    report = pool_report(d, keep, ref, smk.params.near_copy_quantile)
+    p = smk.params
+    report = pool_report(d, keep, ref, p.near_copy_quantile, p.margin, p.n_boot, p.seed, p.min_power)
     table = pool_table(report)
     logging.getLogger("histodistill").info("\n%s", table.to_string(index=False))
     write_json(smk.output.json, report)
