@@ -32,7 +32,7 @@ from .errors import HistodistillError
 
 SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-PLAN_COLUMNS = ("split", "label", "class", "source")
+PLAN_COLUMNS = ("split", "label", "class", "source", "group")
 GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I;16N")
 MIN_SIZE, MAX_SIZE = 8, 1024
 LAYOUT_HELP = "use root/<class>/<images> or root/train|val|test/<class>/<images>"
@@ -68,6 +68,93 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
         out[order[n_test : n_test + n_val]] = "val"
         out[order[n_test + n_val :]] = "train"
     return out
+
+
+def grouped_split(
+    labels: np.ndarray, groups: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> np.ndarray:
+    """Split name per item with whole groups (patients, slides) kept together: groups are stratified by their
+    majority class; within each class the groups are shuffled (seeded, [seed, class]) and go to test until it holds
+    round(n × test_fraction) of the class's items or more, then to val likewise, the rest to train. Every split is
+    group-disjoint; the fractions hold up to one group's size."""
+    labels, groups = np.asarray(labels), np.asarray(groups).astype(str)
+    out = np.empty(len(labels), dtype=object)
+    names, inverse = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(inverse)
+    majority = np.array([np.bincount(labels[inverse == g]).argmax() for g in range(len(names))])
+    for c in np.unique(majority):
+        members = np.flatnonzero(majority == c)
+        order = members[np.random.default_rng([seed, int(c)]).permutation(len(members))]
+        n = int(sizes[members].sum())
+        _, n_val, n_test = split_counts(n, val_fraction, test_fraction)
+        taken = {"test": 0, "val": 0}
+        for g in order:
+            split = "test" if taken["test"] < n_test else ("val" if taken["val"] < n_val else "train")
+            if split != "train":
+                taken[split] += int(sizes[g])
+            out[inverse == g] = split
+    return out
+
+
+def split_items(
+    labels: np.ndarray, groups: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int
+) -> np.ndarray:
+    """`grouped_split` when every item has a group, else `stratified_split` (per image)."""
+    if groups is not None and len(groups) and (np.asarray(groups).astype(str) != "").all():
+        return grouped_split(labels, groups, val_fraction, test_fraction, seed)
+    return stratified_split(labels, val_fraction, test_fraction, seed)
+
+
+def plan_groups(plan: pd.DataFrame, root: Path, spec: str | None, given_splits: bool) -> np.ndarray:
+    """The group (patient or slide id) of every plan row: '' without `dataset.groups`; 'folder' = the first folder
+    below the class folder (root/<class>/<group>/… or root/<split>/<class>/<group>/…); otherwise a CSV with columns
+    `source` (as in data/split.csv: the path below the dataset folder, or `images[i]` in an .npz) and `group`."""
+    if not spec:
+        return np.full(len(plan), "", dtype=object)
+    if spec == "folder":
+        if root.is_file():
+            raise HistodistillError("dataset.groups: 'folder' needs an image folder; for an .npz give a CSV of groups")
+        depth = 2 if given_splits else 1
+        parts = plan["source"].str.split("/")
+        flat = parts[parts.str.len() <= depth + 1]
+        if len(flat):
+            raise HistodistillError(
+                f"{root / '/'.join(flat.iloc[0])}: dataset.groups is 'folder' but this image lies directly in its "
+                "class folder; put each patient's images in a folder of its own below the class folder"
+            )
+        return parts.str[depth].to_numpy(dtype=object)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise HistodistillError(f"dataset.groups: {path} not found; give 'folder' or a CSV with columns source,group")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise HistodistillError(f"dataset.groups: {path} is not a readable CSV ({exc})") from exc
+    if not {"source", "group"} <= set(table.columns):
+        raise HistodistillError(f"dataset.groups: {path} needs columns source,group (has {list(table.columns)})")
+    mapping = dict(zip(table["source"], table["group"]))
+    groups = plan["source"].map(mapping)
+    missing = plan.loc[groups.isna() | (groups == ""), "source"]
+    if len(missing):
+        raise HistodistillError(
+            f"dataset.groups: {path} gives no group for {len(missing)} images, e.g. {missing.iloc[0]!r}; every image "
+            "needs one"
+        )
+    return groups.to_numpy(dtype=object)
+
+
+def check_group_disjoint(plan: pd.DataFrame, where: Path) -> None:
+    """Given splits must not share a group: one patient's tiles on both sides of a split leak into the audit."""
+    if (plan["group"] == "").all():
+        return
+    spans = plan.groupby("group")["split"].nunique()
+    if (spans > 1).any():
+        g = spans[spans > 1].index[0]
+        found = sorted(plan.loc[plan["group"] == g, "split"].unique())
+        raise HistodistillError(
+            f"{where}: group {g!r} has images in {' and '.join(found)}; every split must be group-disjoint (one "
+            "patient's images in one split): move them, or leave the split to histodistill"
+        )
 
 
 # ----------------------------------------------------------------------------------------- image folders
@@ -115,7 +202,9 @@ def _class_folders(parent: Path, where: str) -> dict[str, list[Path]]:
 
 
 @lru_cache(maxsize=8)
-def _folder_plan(root_str: str, val_fraction: float, test_fraction: float, seed: int, _files: str) -> pd.DataFrame:
+def _folder_plan(
+    root_str: str, val_fraction: float, test_fraction: float, seed: int, _files: str, groups: str | None = None
+) -> pd.DataFrame:
     """The plan of an image folder (cached per content fingerprint `_files`: the Snakefile asks several times)."""
     root = Path(root_str)
     subfolders = [p.name for p in _subfolders(root)]
@@ -154,19 +243,26 @@ def _folder_plan(root_str: str, val_fraction: float, test_fraction: float, seed:
             for name in sorted(per_split[s])
             for f in per_split[s][name]
         ]
-        plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+        plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS[:4]))
+        plan["group"] = plan_groups(plan, root, groups, given_splits=True)
+        check_group_disjoint(plan, root)
         if "val" not in split_dirs:  # carve val out of train, stratified, in the configured proportion
             train = plan[plan["split"] == "train"]
             share = val_fraction / (1.0 - test_fraction)
-            plan.loc[train.index, "split"] = stratified_split(train["label"].to_numpy(), share, 0.0, seed)
+            plan.loc[train.index, "split"] = split_items(
+                train["label"].to_numpy(), train["group"].to_numpy(), share, 0.0, seed
+            )
     else:
         per_class = _class_folders(root, "dataset")
         classes = sorted(per_class)
         rows = [
             (None, k, name, f.relative_to(root).as_posix()) for k, name in enumerate(classes) for f in per_class[name]
         ]
-        plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
-        plan["split"] = stratified_split(plan["label"].to_numpy(), val_fraction, test_fraction, seed)
+        plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS[:4]))
+        plan["group"] = plan_groups(plan, root, groups, given_splits=False)
+        plan["split"] = split_items(
+            plan["label"].to_numpy(), plan["group"].to_numpy(), val_fraction, test_fraction, seed
+        )
     return _ordered(plan)
 
 
@@ -219,7 +315,13 @@ def _npz_labels(path: Path, key: str) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _npz_plan(
-    path_str: str, classes: tuple[str, ...] | None, val_fraction: float, test_fraction: float, seed: int, _files: str
+    path_str: str,
+    classes: tuple[str, ...] | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    _files: str,
+    groups: str | None = None,
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The plan and class names of an .npz (cached per file fingerprint `_files`)."""
     path = Path(path_str)
@@ -289,13 +391,20 @@ def _npz_plan(
         for (split, ikey, lkey), labs in labels.items()
         for i, lab in enumerate(labs)
     ]
-    plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+    plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS[:4]))
+    plan["group"] = plan_groups(plan, path, groups, given_splits=keys[0][0] is not None)
     if keys[0][0] is None:
-        plan["split"] = stratified_split(plan["label"].to_numpy(), val_fraction, test_fraction, seed)
-    elif "val" not in [k[0] for k in keys]:
+        plan["split"] = split_items(
+            plan["label"].to_numpy(), plan["group"].to_numpy(), val_fraction, test_fraction, seed
+        )
+    else:
+        check_group_disjoint(plan, path)
+    if keys[0][0] is not None and "val" not in [k[0] for k in keys]:
         train = plan[plan["split"] == "train"]
         share = val_fraction / (1.0 - test_fraction)
-        plan.loc[train.index, "split"] = stratified_split(train["label"].to_numpy(), share, 0.0, seed)
+        plan.loc[train.index, "split"] = split_items(
+            train["label"].to_numpy(), train["group"].to_numpy(), share, 0.0, seed
+        )
     if "test" in [k[0] for k in keys]:
         test_classes = set(plan.loc[plan["split"] == "test", "label"])
         lacking = sorted(set(range(n_classes)) - test_classes)
@@ -336,6 +445,9 @@ def source_fingerprint(dataset: dict[str, Any]) -> str:
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(path.parent).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    groups = dataset.get("groups")
+    if groups and groups != "folder" and Path(groups).expanduser().is_file():
+        h.update(Path(groups).expanduser().read_bytes())  # a changed group table redraws the split
     return h.hexdigest()
 
 
@@ -359,13 +471,17 @@ def split_plan(dataset: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
             raise HistodistillError(
                 "dataset.classes: only for an .npz; an image folder's classes are its subfolder names"
             )
-        plan = _folder_plan(str(path), *fractions, source_fingerprint(dataset))
+        plan = _folder_plan(str(path), *fractions, source_fingerprint(dataset), dataset.get("groups"))
         names = sorted(plan["class"].unique(), key=lambda n: int(plan.loc[plan["class"] == n, "label"].iloc[0]))
     else:
         if classes is not None and len(set(classes)) != len(classes):
             raise HistodistillError(f"dataset.classes: duplicate names in {classes}")
         plan, names_t = _npz_plan(
-            str(path), tuple(classes) if classes else None, *fractions, source_fingerprint(dataset)
+            str(path),
+            tuple(classes) if classes else None,
+            *fractions,
+            source_fingerprint(dataset),
+            dataset.get("groups"),
         )
         names = list(names_t)
     return plan.copy(), list(names)
@@ -374,9 +490,13 @@ def split_plan(dataset: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
 def read_plan(path: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
     """(plan, class names) from a written split.csv (the record the data are read by)."""
     try:
-        plan = pd.read_csv(path, dtype={"split": str, "class": str, "source": str}, keep_default_na=False)
+        plan = pd.read_csv(
+            path, dtype={"split": str, "class": str, "source": str, "group": str}, keep_default_na=False
+        )
     except Exception as exc:
         raise HistodistillError(f"{path}: not a readable split table ({exc}); delete it to have it rewritten") from exc
+    if list(plan.columns) == list(PLAN_COLUMNS[:4]):  # written before groups existed: none
+        plan["group"] = ""
     if list(plan.columns) != list(PLAN_COLUMNS) or not set(plan["split"]) <= set(SPLITS):
         raise HistodistillError(f"{path}: expected columns {list(PLAN_COLUMNS)} and splits {SPLITS}; delete it")
     names = plan.drop_duplicates("label").sort_values("label")["class"].tolist()

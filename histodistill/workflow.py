@@ -174,14 +174,17 @@ def class_names_of(config: dict[str, Any]) -> list[str]:
     return class_names(ds["name"], n_classes_of(ds["name"]))
 
 
-CUSTOM_KEYS = ("id", "path", "classes", "channels", "aspect")
+CUSTOM_KEYS = ("id", "path", "classes", "channels", "aspect", "groups")
 
 
 def data_params(config: dict[str, Any]) -> dict[str, Any]:
     """The dataset block as the data rule's parameter: without the custom-data keys for a built-in dataset, so that
     adding those keys did not make earlier runs' data (and so their protected generator) stale."""
     ds = config["dataset"]
-    return dict(ds) if ds["name"] == "custom" else {k: v for k, v in ds.items() if k not in CUSTOM_KEYS}
+    if ds["name"] != "custom":
+        return {k: v for k, v in ds.items() if k not in CUSTOM_KEYS}
+    # `groups` came later: left unset it is left out, so earlier runs' data (and protected generators) stay current
+    return {k: v for k, v in ds.items() if not (k == "groups" and v is None)}
 
 
 def real_images_needed_per_class(config: dict[str, Any]) -> tuple[int, str]:

@@ -119,6 +119,60 @@ def test_presplit_folder_keeps_its_split_and_carves_val_from_train(tmp_path):
     assert (plan["split"] == plan["source"].str.split("/").str[0]).all()
 
 
+def write_patient_folder(root: Path, patients: int = 10, tiles: int = 4) -> Path:
+    """root/<class>/patient_<class>_<k>/tile_<j>.png: every patient's tiles in a folder of their own."""
+    for name, colour in COLOURS.items():
+        for k in range(patients):
+            folder = root / name / f"patient_{name}_{k}"
+            folder.mkdir(parents=True)
+            for j in range(tiles):
+                Image.new("RGB", (12, 12), colour).save(folder / f"tile_{j}.png")
+    return root
+
+
+def test_grouped_split_keeps_every_patient_in_one_split_and_follows_the_fractions(tmp_path):
+    root = write_patient_folder(tmp_path / "tiles")
+    plan, _ = split_plan(dataset(root, groups="folder"))
+    assert (plan["group"] == plan["source"].str.split("/").str[1]).all()
+    assert plan.groupby("group")["split"].nunique().max() == 1  # group-disjoint
+    # 10 patients of 4 tiles per class: test takes patients until it holds round(40 × 0.3) = 12 tiles (3 patients),
+    # val until round(40 × 0.15) = 6 (2 patients: 8 tiles), train the other 5
+    per_class = plan.groupby(["class", "split"])["group"].nunique().unstack()
+    assert (per_class["test"] == 3).all() and (per_class["val"] == 2).all() and (per_class["train"] == 5).all()
+    again, _ = split_plan(dataset(root, groups="folder"))
+    assert again.equals(plan)
+    # per image (no groups) the same folder spreads patients over splits: the property above is the grouping's
+    ungrouped, _ = split_plan(dataset(root))
+    ungrouped["patient"] = ungrouped["source"].str.split("/").str[1]
+    assert ungrouped.groupby("patient")["split"].nunique().max() > 1
+
+
+def test_groups_from_a_csv_and_a_given_split_that_mixes_a_patient_is_refused(tmp_path):
+    root = tmp_path / "tiles"
+    write_image_folder(root / "train", per_class=6)
+    write_image_folder(root / "test", per_class=2)
+    plan, _ = split_plan(dataset(root))
+    table = pd.DataFrame({"source": plan["source"], "group": [f"p{i}" for i in range(len(plan))]})
+    first_test = int(np.flatnonzero(plan["source"].str.startswith("test/"))[0])
+    table.loc[first_test, "group"] = "p0"  # patient p0: a training tile and a test tile
+    table.to_csv(tmp_path / "groups.csv", index=False)
+    with pytest.raises(HistodistillError, match="group 'p0' has images in test and train"):
+        split_plan(dataset(root, groups=str(tmp_path / "groups.csv")))
+    table["group"] = plan["split"] + "_" + plan["class"]
+    table.to_csv(tmp_path / "groups.csv", index=False)
+    plan, _ = split_plan(dataset(root, groups=str(tmp_path / "groups.csv")))
+    assert plan.groupby("group")["split"].nunique().max() == 1
+    table.iloc[:-1].to_csv(tmp_path / "groups.csv", index=False)
+    with pytest.raises(HistodistillError, match="gives no group for 1 images"):
+        split_plan(dataset(root, groups=str(tmp_path / "groups.csv")))
+
+
+def test_folder_groups_need_a_patient_folder(tmp_path):
+    root = write_image_folder(tmp_path / "tiles", per_class=4)
+    with pytest.raises(HistodistillError, match="lies directly in its class folder"):
+        split_plan(dataset(root, groups="folder"))
+
+
 # ----------------------------------------------------------------------------------------- reading
 
 
@@ -319,7 +373,7 @@ def test_image_folder_runs_through_the_workflow_with_class_names(tmp_path):
     assert {f"acc[{n}]" for n in COLOURS} <= set(summary.columns)
     assert set(summary["method"]) == {"infodist"}
     assert "adipose | lymphocytes | tumour" in (out / "tables" / "summary.md").read_text()
-    split = pd.read_csv(out / "data" / "split.csv", dtype=str)
+    split = pd.read_csv(out / "data" / "split.csv", dtype=str, keep_default_na=False)
     assert split.values.tolist() == split_plan(dataset(root))[0].astype(str).values.tolist()
     real = load_npz(out / "data" / "real.npz")
     assert real["train_images"].shape[1:] == (8, 8, 3) and list(real["class_names"]) == list(COLOURS)
