@@ -198,3 +198,32 @@ def test_experts_record_their_trajectory_and_mtt_matching_loss_decreases(digits8
         trajectory_matching(
             images, labels, 10, 1, experts, wider, MTTConfig(iterations=1, expert_epochs=1), progress=False
         )
+
+
+def test_mtt_matches_the_expert_expert_epochs_after_the_start(digits8):
+    """Experts that stand still for `expert_epochs` − 1 epochs and then jump: only the right target (start +
+    expert_epochs) is away from the start, so with a student that barely moves the loss is exactly about 1; a target
+    taken one epoch too early is the start itself and the normalised loss is 0 / 0."""
+    images, labels = digits8["train_images"], digits8["train_labels"]
+    ec = ExpertConfig(epochs=3, depth=2, width=8)
+    theta0 = torch.cat([p.detach().reshape(-1) for p in ConvNet(1, 10, 8, depth=2, width=8).parameters()]).numpy()
+    traj = np.stack([theta0, theta0, theta0 + 10.0, theta0 + 20.0]).astype(np.float32)
+    cfg = MTTConfig(
+        iterations=3, syn_steps=2, expert_epochs=2, max_start_epoch=1, lr_teacher=1e-9, lr_lr=0.0, lr_images=1.0
+    )
+    result, _ = trajectory_matching(images, labels, 10, 1, [traj], ec, cfg, progress=False)
+    assert np.isfinite(result.losses).all()
+    np.testing.assert_allclose(result.losses, 1.0, atol=1e-3)
+
+
+def test_dm_pulls_each_class_towards_its_own_real_images(digits8):
+    """Two well separated classes (digits 0 and 1) from noise: after DM each class's images lie nearer its own real
+    mean than the other class's (a real batch drawn from the wrong class would pull them across)."""
+    keep = np.isin(digits8["train_labels"], [0, 1])
+    images, labels = digits8["train_images"][keep], digits8["train_labels"][keep]
+    cfg = DMConfig(iterations=60, lr_images=1.0, batch_real=32, depth=2, width=16, init="noise", dsa=False, seed=0)
+    result = distribution_matching(images, labels, 2, 3, cfg, progress=False)
+    means = [images[labels == c].reshape((labels == c).sum(), -1).astype(float).mean(0) for c in (0, 1)]
+    for img, c in zip(result.images.reshape(len(result.images), -1).astype(float), result.labels):
+        own, other = np.linalg.norm(img - means[c]), np.linalg.norm(img - means[1 - c])
+        assert own < other, (c, own, other)

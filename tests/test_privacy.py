@@ -194,6 +194,17 @@ def test_membership_inference_balances_and_brackets():
     assert out == membership_inference(shared, members, nonmembers, n_bootstrap=100, seed=1)  # deterministic
 
 
+def test_planted_members_are_scored_as_members_auc_above_one_half():
+    """Members that are near copies of the shared images must score higher than unrelated non-members: AUC near 1
+    with its CI above 0.5 (a flipped score would give AUC near 0)."""
+    rng = np.random.default_rng(4)
+    shared = rng.normal(size=(40, 4))
+    members = shared + rng.normal(scale=0.05, size=shared.shape)
+    nonmembers = rng.normal(size=(40, 4))
+    out = membership_inference(shared, members, nonmembers, n_bootstrap=100, seed=1)
+    assert out["auc_ci95"][0] > 0.5 and out["auc"] > 0.95
+
+
 def test_prdc_with_given_radii_equals_computed():
     fake = np.array([[1, 0], [30, 0], [0, 5]], dtype=float)
     radii = knn_distances(REAL, REAL, 2, exclude_self=True)[0][:, 1]

@@ -113,6 +113,9 @@ def test_privacy_filter_hand_case():
     }
     with pytest.raises(HistodistillError, match="select.privacy_filter.quantile"):
         privacy_filter(pool, holdout, 0.7)
+    # another quantile: the 25 % quantile of 1..20 (linear interpolation) is 5 + 0.75 = 5.75; of 10..200, 57.5
+    pool = {"pixel": np.array([5.0, 5.75, 6.0, 6.0]), "embedding": np.array([100.0, 100, 100, 57.5])}
+    np.testing.assert_array_equal(privacy_filter(pool, holdout, 0.25), [False, False, True, False])
 
 
 def test_infodist_selection_skips_filtered_images(tmp_path):
