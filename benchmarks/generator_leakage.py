@@ -9,8 +9,9 @@ autoencoder (`generator/autoencoder.pt`); at each snapshot step it samples `per-
 does (the config's `pool:` sampler, steps and guidance) from the EMA weights at that step, and measures:
 
 * leakage: the DCR share of the sampled pool (share closer to the train split than to an equally sized holdout, the
-  test split; 0.5 = no leakage) in pixel and embedding space with its Wilson 95 % CI, beside the null (unseen
-  validation images, from the run's `privacy/reference.npz`): `privacy.pool_distances`, as the privacy filter does;
+  test split; 0.5 = no leakage) in pixel and embedding space with its Wilson 95 % CI, beside the null (each audit-holdout
+  image against the rest of the holdout, from the run's `privacy/reference.npz`): `privacy.pool_distances`, as the
+  pool audit does;
 * quality: label agreement of the run's real-trained embedder with the sampled labels, and the validation and test
   accuracy of ConvNets (the config's `evaluate:` protocol) trained on random synthetic subsets at each IPC
   (`draws` selections × `seeds` training seeds, the same draws at every snapshot).
@@ -147,7 +148,7 @@ def main() -> None:
         d = pool_distances(images, real_path, lambda x: embed(x, embedder, device), 2048, device, train_emb)
         leak = {}
         for space in SPACES:
-            t = dcr_share_test(d[f"{space}_p"], reference[f"{space}_val_p"])
+            t = dcr_share_test(d[f"{space}_p"], reference[f"{space}_null_p"])
             leak |= {
                 f"{space}_share": t["share"],
                 f"{space}_lo": t["ci95"][0],

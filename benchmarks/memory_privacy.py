@@ -106,7 +106,7 @@ def step(name: str, d: Path) -> None:
         jsonable,
         npz_member_shape,
         npz_row_chunks,
-        pool_distances,
+        filter_distances,
         privacy_reference,
     )
     from histodistill.select import privacy_filter
@@ -125,8 +125,8 @@ def step(name: str, d: Path) -> None:
         save_npz(d / "reference.npz", **privacy_reference(real, embed_fn, n_planted=50, train_emb=train_emb))
     elif name == "privacy_filter":
         pool, _ = load_pool([str(d / "shard_0.npz")])
-        dist = pool_distances(pool, real, embed_fn, train_emb=np.load(d / "train_embeddings.npy"))
-        keep = privacy_filter({s: dist[f"{s}_dcr"] for s in SPACES}, {s: dist[f"{s}_test_dcr"] for s in SPACES}, 0.05)
+        dist = filter_distances(pool, real, embed_fn, train_emb=np.load(d / "train_embeddings.npy"))
+        keep = privacy_filter({s: dist[f"{s}_dcr"] for s in SPACES}, {s: dist[f"{s}_val_dcr"] for s in SPACES}, 0.05)
         save_npz(d / "keep.npz", keep=keep, **dist)
     elif name == "privacy_audit":
         report = audit_subset(

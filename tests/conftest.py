@@ -111,3 +111,18 @@ def pytest_xdist_make_scheduler(config, log):
             return "smoke_run" if (Path(file).name, name) in smoke else nodeid
 
     return SmokeTestsTogether(config, log)
+
+
+WORKFLOW_CALLS = ("snakemake(", "planned_jobs(", "planned_resources(")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that runs snakemake (directly, through the helpers, or by taking the session's smoke run) carries
+    the `workflow` mark, whether or not its author wrote it: `pytest -m "not workflow"` stays the fast unit suite."""
+    import inspect
+
+    for item in items:
+        fn = getattr(item, "function", None)
+        source = inspect.getsource(fn) if fn is not None else ""
+        if "smoke_run" in getattr(item, "fixturenames", ()) or any(call in source for call in WORKFLOW_CALLS):
+            item.add_marker(pytest.mark.workflow)

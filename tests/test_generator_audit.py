@@ -102,3 +102,54 @@ def test_attack_timesteps_and_the_verdict_needs_a_caught_control():
     assert generator_verdict(weak, {"detected": False}, 0.6)["verdict"] == "not assessed"
     assert generator_verdict(weak, None, 0.6)["verdict"] == "not assessed"
     assert generator_verdict({"auc": 0.8, "auc_ci95": [0.7, 0.9]}, {"detected": False}, 0.6)["verdict"] == "fail"
+
+
+# ----------------------------------------------------------------------------------------- the training step
+
+
+class _Codec:
+    """Latents that carry their class: every image of class c encodes to 1000 · (c + 1) everywhere (std 0)."""
+
+    device = torch.device("cpu")
+
+    def posterior(self, x):
+        c = torch.round((x[:, :1, :1, :1] + 1) * 127.5 / 10).clamp(min=0)  # the tests' pixel value 10 · c
+        mean = (1000.0 * (c + 1)).expand(len(x), 2, 2, 2).clone()
+        return mean, torch.zeros_like(mean)
+
+
+class _Recorder(torch.nn.Module):
+    """Records, per training step, the class each noised latent came from (read back from its magnitude at the
+    step's timestep) and the label the step gave the denoiser."""
+
+    def __init__(self, alphas):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.alphas, self.pairs = alphas, []
+        self.config = {}
+
+    def forward(self, zt, t, class_labels=None):
+        a = self.alphas[t].view(-1, 1, 1, 1)
+        came_from = torch.round((zt / a.sqrt()).mean((1, 2, 3)) / 1000.0 - 1).long()
+        readable = (a.flatten() > 0.01).long()  # at the last timesteps the noise drowns the latent
+        self.pairs.append(torch.stack([came_from, class_labels, readable]).T.detach().clone())
+        return _Out(zt * 0 + self.w)
+
+
+def test_the_training_step_pairs_each_latent_with_its_own_label_and_drops_about_the_configured_share(monkeypatch):
+    import histodistill.generator as gen
+
+    labels = np.arange(60) % 3
+    images = (10 * labels).astype(np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 1), np.uint8)
+    recorder = _Recorder(_alphas())
+    monkeypatch.setattr(gen, "build_denoiser", lambda *a, **k: recorder)
+    monkeypatch.setattr(gen, "_sampling_checkpoint", lambda *a, **k: {})
+    cfg = gen.DenoiserConfig(steps=40, batch_size=32, label_dropout=0.25, warmup_steps=1, checkpoint_every=0)
+    gen.train_denoiser(_Codec(), images, labels, 3, cfg, seed=0, checkpoint_path="/nonexistent/x.pt", progress=False)
+    pairs = torch.cat(recorder.pairs).numpy()
+    came_from, given, readable = pairs[:, 0], pairs[:, 1], pairs[:, 2].astype(bool)
+    dropped = given == 3  # the null class (classifier-free guidance's unconditional label)
+    kept = ~dropped & readable
+    assert kept.sum() > 500 and np.array_equal(came_from[kept], given[kept])  # each label is its own latent's class
+    # 1,280 draws at p = 0.25: the share lies within 0.25 ± 0.05 (over 4 binomial standard errors)
+    assert abs(dropped.mean() - 0.25) < 0.05

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import time
 
 import pytest
 
@@ -19,10 +18,12 @@ def two_gpus(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
 
-def _hold(queue, seconds):
+def _hold(queue, both_holding):
+    """Take a device and keep it until the other holder has one too (a barrier: the two leases overlap for sure,
+    however the processes are scheduled)."""
     with gpu_lease(1) as ids:
         queue.put((ids, os.environ.get("CUDA_VISIBLE_DEVICES")))
-        time.sleep(seconds)
+        both_holding.wait(20)
 
 
 def _hold_until(queue, release):
@@ -33,13 +34,14 @@ def _hold_until(queue, release):
 
 def test_two_concurrent_holders_get_different_devices(two_gpus):
     ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_hold, args=(q, 1.0)) for _ in range(2)]
+    q, both_holding = ctx.Queue(), ctx.Barrier(2)
+    procs = [ctx.Process(target=_hold, args=(q, both_holding)) for _ in range(2)]
     for p in procs:
         p.start()
     got = [q.get(timeout=10) for _ in procs]
     for p in procs:
         p.join(10)
+    assert [p.exitcode for p in procs] == [0, 0]  # neither gave up waiting at the barrier
     assert sorted(ids[0] for ids, _ in got) == ["0", "1"]
     assert all(env == ids[0] for ids, env in got)
 

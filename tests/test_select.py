@@ -470,3 +470,39 @@ def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nea
     labels = np.zeros(len(emb), dtype=np.int64)
     files = [str(tmp_path / "class_0.tsv")]
     assert prototype_indices(labels, emb, files, 1, pick="part_typical").tolist() == [10]
+
+
+def stars_in_communities() -> tuple[np.ndarray, Graph, pd.DataFrame]:
+    """Community A = nodes 0-3, a star centred on 1 (x ≈ −100). Community B = nodes 4-9: a star centred on 6 over
+    4, 5 (x ≈ 0) and a star centred on 8 over 7, 9 (x ≈ 100), joined by 6 ↔ 8. Node ids and row positions inside a
+    community differ everywhere but in A: a walk run on the wrong nodes picks the wrong centres."""
+    emb = np.array([[-100.0], [-100.5], [-99.5], [-100.2], [0.0], [0.5], [0.2], [100.0], [100.2], [99.6]])
+    pairs = [(0, 1), (2, 1), (3, 1), (4, 6), (5, 6), (7, 8), (9, 8), (6, 8)]
+    s, t = map(np.array, zip(*(pairs + [(b, a) for a, b in pairs])))
+    graph = Graph(10, s, t, np.ones(len(s)))
+    df = pd.DataFrame(
+        {"node": np.arange(10), "module": [1] * 4 + [2] * 6, "modular_centrality": np.ones(10), "flow": np.full(10, 0.1)}
+    )
+    return emb, graph, df
+
+
+def test_part_hub_walks_each_parts_own_nodes_across_communities_quota_merge_and_filter():
+    """Picks worked out by hand: the centre of a star is its walk's most visited node (degree 3 or 2 against 1)."""
+    from histodistill.select import community_prototypes
+
+    emb, graph, df = stars_in_communities()
+    # budget 2: one per community; B as one part is the star pair, whose walk centres on 6 and 8 equally: the
+    # lower row, 6
+    assert sorted(community_prototypes(emb, df, 2, pick="part_hub", graph=graph).tolist()) == [1, 6]
+    # budget 3, size quota (D'Hondt: A 4 images, B 6 -> B's second image): B splits into its two stars, each part
+    # walked on its own subgraph: centres 6 and 8
+    assert sorted(community_prototypes(emb, df, 3, pick="part_hub", graph=graph).tolist()) == [1, 6, 8]
+    # three communities (B split into its stars B1 = 4-6, B2 = 7-9) for a budget of two, A moved far away: Ward
+    # merges B1 and B2, and the merged group is walked as one (centres 6 and 8 tie: the lower, 6)
+    far = emb.copy()
+    far[:4] -= 1000
+    three = df.assign(module=[1] * 4 + [2] * 3 + [3] * 3)
+    assert sorted(community_prototypes(far, three, 2, pick="part_hub", graph=graph).tolist()) == [1, 6]
+    # the privacy filter removed B's centre 6: the part {4, 5} has no edge left, its walk is uniform: the lower node
+    kept = df[df["node"] != 6]
+    assert sorted(community_prototypes(emb, kept, 3, pick="part_hub", graph=graph).tolist()) == [1, 4, 8]
