@@ -1078,12 +1078,6 @@ def audit_subset(
     per_space = release_distances(
         images, train_px, shape[1:], reference["random_train_emb"], random_fn, shift, chunk, device
     )
-    labels = np.asarray(subset.get("labels", np.zeros(n, np.int64)))
-    exact = scan_reference(pixel_rows(images), train_px, chunk=chunk, device=device)
-    exact_index = np.where(exact["d2"] == 0, exact["index"], -1)
-    release = release_test(
-        per_space, {s: reference[f"release_{s}_holdout"] for s in RELEASE_SPACES}, labels, exact_index, alpha, tail
-    )
     # Attack members: a seeded sample of the train split balanced with the holdout non-members; planted leaks
     # for the power simulations: near-copies of random train images (any train image, as a real leak would be).
     mi, ni = balanced_indices(n_train, len(test), seed)
@@ -1095,6 +1089,10 @@ def audit_subset(
     )
     gathered = gather_rows(train_px, np.r_[mi, leak_idx])
     members_px = gathered[: len(mi)]
+    if not gate_only:
+        leaks = near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
+        e_leaks = embed_batched(leaks, embed_fn)
+        planted_rows = {"pixel": leaks.reshape(power_reps, n, -1), "embedding": e_leaks.reshape(power_reps, n, -1)}
     report: dict[str, Any] = {
         "source": source,
         "init": str(subset["init"]) if "init" in subset else "",
@@ -1105,7 +1103,6 @@ def audit_subset(
         "members": "the real train split (every set, whatever its source)",
         "holdout": f"the real test split ({len(test)} images), the audit holdout: nothing that shapes a set reads it",
         "null": "each holdout image against the rest of the holdout (train subsampled to the same size)",
-        "release": release,
         "dcr": {},
         "mia_distance": {},
         "gate_only": gate_only,
@@ -1135,13 +1132,19 @@ def audit_subset(
             "shared_nn": pr["nn"],
             "reference_dcr": reference[f"{space}_test_dcr"],
         }
+        if space == "pixel":  # uint8 rows: distance 0 is an exact copy (the first of tied train images)
+            exact_index = np.where(pr["dcr"] == 0, pr["nn"], -1)
         mem, non = (members_px, pixel_rows(test)) if space == "pixel" else (reference["train_emb"][mi], hold)
         attack = membership_inference(q, mem, non, n_bootstrap, seed, chunk, device)
         if not gate_only:
-            leaks = near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
-            planted = leaks.reshape(power_reps, n, -1) if space == "pixel" else _embedded_leaks(leaks, embed_fn, n)
-            attack["power"] = attack_power(n, planted, hold, mem, non, None, seed, chunk=chunk, device=device)
+            attack["power"] = attack_power(
+                n, planted_rows[space], hold, mem, non, None, seed, chunk=chunk, device=device
+            )
         report["mia_distance"][space] = attack
+    labels = np.asarray(subset.get("labels", np.zeros(n, np.int64)))
+    report["release"] = release_test(
+        per_space, {s: reference[f"release_{s}_holdout"] for s in RELEASE_SPACES}, labels, exact_index, alpha, tail
+    )
     report["settings"] = {
         "chunk": chunk,
         "bootstrap": n_bootstrap,
@@ -1155,14 +1158,12 @@ def audit_subset(
     }
     if gate_only:
         return report
-    leaks = near_copies(gathered[len(mi) :].reshape(-1, *shape[1:]), float(reference["planted_noise"]), seed)
-    e_leaks = embed_batched(leaks, embed_fn)
     # DOMIAS needs a reference set apart from the non-members it scores: holdout as reference, validation scored
     e_ref, e_mem, e_non = reference["test_emb"], reference["train_emb"][mi], reference["val_emb"]
     report["mia_density"] = density_ratio_attack(e_shared, e_ref, e_mem, e_non, seed, n_bootstrap=n_bootstrap)
     report["mia_density"]["power"] = attack_power(
         n,
-        e_leaks.reshape(power_reps, n, -1),
+        planted_rows["embedding"],
         e_ref,
         e_mem,
         e_non,
@@ -1175,18 +1176,19 @@ def audit_subset(
     return report
 
 
-def _embedded_leaks(leaks: np.ndarray, embed_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.ndarray:
-    e = embed_batched(leaks, embed_fn)
-    return e.reshape(-1, n, e.shape[1])
-
-
 # ----------------------------------------------------------------------------------------- pool and gate
 
 
-def _nearest_train(
-    queries: dict[str, np.ndarray], train: dict[str, RowChunks | np.ndarray], chunk: int, device: Any
-) -> dict[str, np.ndarray]:
-    return {s: np.sqrt(scan_reference(q, train[s], chunk=chunk, device=device)["d2"]) * SCALE[s] for s, q in queries.items()}
+def _train_sources(
+    real_path: str | os.PathLike, embed_fn: Callable[[np.ndarray], np.ndarray], train_emb: np.ndarray | None
+) -> tuple[tuple[int, ...], RowChunks, np.ndarray]:
+    """(train shape, streamed train pixel rows, checked train embeddings, computed when not given)."""
+    shape, _ = npz_member_shape(real_path, "train_images")
+    train_px = npz_row_chunks(real_path, "train_images")
+    if train_emb is None:
+        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
+    _check_train_emb(train_emb, shape[0], real_path)
+    return shape, train_px, train_emb
 
 
 def filter_distances(
@@ -1200,25 +1202,14 @@ def filter_distances(
     """What the privacy filter needs, per space: every pool image's distance to its closest train image and the
     validation images' (its threshold's reference). Reads the train and validation splits only: the test split is
     the audit holdout, which nothing that shapes a set may read."""
-    shape, _ = npz_member_shape(real_path, "train_images")
-    train_px = npz_row_chunks(real_path, "train_images")
-    val = _split_images(real_path, "val_images")
-    if train_emb is None:
-        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
-    _check_train_emb(train_emb, shape[0], real_path)
-    pool = _nearest_train(
-        {"pixel": pixel_rows(images), "embedding": embed_batched(images, embed_fn)},
-        {"pixel": train_px, "embedding": train_emb},
-        chunk,
-        device,
-    )
-    ref = _nearest_train(
-        {"pixel": pixel_rows(val), "embedding": embed_batched(val, embed_fn)},
-        {"pixel": train_px, "embedding": train_emb},
-        chunk,
-        device,
-    )
-    return {**{f"{s}_dcr": d for s, d in pool.items()}, **{f"{s}_val_dcr": d for s, d in ref.items()}}
+    _, train_px, train_emb = _train_sources(real_path, embed_fn, train_emb)
+    train = {"pixel": train_px, "embedding": train_emb}
+    out = {}
+    for name, x in (("dcr", images), ("val_dcr", _split_images(real_path, "val_images"))):
+        for space, rows in (("pixel", pixel_rows(x)), ("embedding", embed_batched(x, embed_fn))):
+            d2 = scan_reference(rows, train[space], chunk=chunk, device=device)["d2"]
+            out[f"{space}_{name}"] = np.sqrt(d2) * SCALE[space]
+    return out
 
 
 def pool_distances(
@@ -1231,12 +1222,8 @@ def pool_distances(
 ) -> dict[str, np.ndarray]:
     """The audit of a whole pool, per image and space: DCR to the train split (model-space units) and
     closer-to-train probability against the audit holdout (the test split)."""
-    shape, _ = npz_member_shape(real_path, "train_images")
-    train_px = npz_row_chunks(real_path, "train_images")
+    shape, train_px, train_emb = _train_sources(real_path, embed_fn, train_emb)
     test = _split_images(real_path, "test_images")
-    if train_emb is None:
-        train_emb = embed_streamed(train_px, shape[1:], embed_fn)
-    _check_train_emb(train_emb, shape[0], real_path)
     rows = {
         "pixel": (pixel_rows(images), pixel_rows(test), train_px),
         "embedding": (embed_batched(images, embed_fn), embed_batched(test, embed_fn), train_emb),
@@ -1282,6 +1269,16 @@ def made_from_real_images(report: dict[str, Any]) -> bool:
     return report["source"] == "real" or report.get("init", "") == "real"
 
 
+def dcr_clause_fails(dcr: dict[str, Any], gate: dict[str, Any]) -> bool:
+    """The gate's DCR-share clause: the lower end of share − null's 95 % CI above `dcr_share_margin`."""
+    return bool(dcr["difference_ci95"][0] > gate["dcr_share_margin"])
+
+
+def attack_clause_fails(attack: dict[str, Any], gate: dict[str, Any]) -> bool:
+    """The gate's distance-attack clause: the AUC's 95 % CI lying above `mia_auc`."""
+    return bool(attack["auc_ci95"] is not None and attack["auc_ci95"][0] > gate["mia_auc"])
+
+
 def gate_verdict(report: dict[str, Any], gate: dict[str, Any]) -> tuple[bool, list[str]]:
     """Whether an audited set may be shared, and every reason it may not: a set made from real training images
     (unless `share_real_init`); any exact copy or any image the per-image release test flags; a DCR share above the
@@ -1293,14 +1290,13 @@ def gate_verdict(report: dict[str, Any], gate: dict[str, Any]) -> tuple[bool, li
     reasons += release_reasons(report["release"])
     for space in SPACES:
         d = report["dcr"][space]
-        lo = d["difference_ci95"][0]
-        if lo > gate["dcr_share_margin"]:
+        if dcr_clause_fails(d, gate):
             reasons.append(
                 f"{space} DCR share {d['share']:.3f} above the holdout null {d['null_share']:.3f} (difference CI low "
-                f"{lo:+.3f} > {gate['dcr_share_margin']})"
+                f"{d['difference_ci95'][0]:+.3f} > {gate['dcr_share_margin']})"
             )
         a = report["mia_distance"][space]
-        if a["auc_ci95"] is not None and a["auc_ci95"][0] > gate["mia_auc"]:
+        if attack_clause_fails(a, gate):
             reasons.append(
                 f"{space} distance-attack AUC {a['auc']:.3f} (CI low {a['auc_ci95'][0]:.3f} > {gate['mia_auc']})"
             )

@@ -20,7 +20,8 @@ import pandas as pd
 
 from .errors import HistodistillError
 from .io import atomic_write_bytes
-from .privacy import gate_verdict
+from .privacy import attack_clause_fails, dcr_clause_fails, gate_verdict
+from .release import controls_missed
 
 CHECKSUMS = "SHA256SUMS"
 
@@ -90,6 +91,17 @@ def _leak_power(power: dict[str, Any] | None) -> tuple[str, bool]:
     return f"detects near copies making up {100 * leak:.0f} % of the set (in ≥ 80 % of simulated sets)", True
 
 
+def _test_row(test: str, result: str, power: dict[str, Any] | None, fails: bool) -> dict[str, str]:
+    """One datasheet row of a simulated-power test: 'pass' only where it could have failed."""
+    statement, can_fail = _leak_power(power)
+    return {
+        "test": test,
+        "result": result,
+        "power": statement,
+        "verdict": "fail" if fails else ("pass" if can_fail else "not assessed"),
+    }
+
+
 def privacy_tests(
     audit: dict[str, Any], gate: dict[str, Any], controls: dict[str, Any] | None
 ) -> list[dict[str, str]]:
@@ -120,28 +132,23 @@ def privacy_tests(
         }
     )
     for space, d in audit["dcr"].items():
-        statement, can_fail = _leak_power(d.get("power"))
-        lo = d["difference_ci95"][0]
-        fails = lo > gate["dcr_share_margin"]
         rows.append(
-            {
-                "test": f"DCR share, {space} (fails when share − null > {gate['dcr_share_margin']})",
-                "result": f"{d['share']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}], null {d['null_share']:.3f}",
-                "power": statement,
-                "verdict": "fail" if fails else ("pass" if can_fail else "not assessed"),
-            }
+            _test_row(
+                f"DCR share, {space} (fails when share − null > {gate['dcr_share_margin']})",
+                f"{d['share']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}], null {d['null_share']:.3f}",
+                d.get("power"),
+                dcr_clause_fails(d, gate),
+            )
         )
     for space, a in audit["mia_distance"].items():
-        statement, can_fail = _leak_power(a.get("power"))
         ci = a.get("auc_ci95") or [float("nan")] * 2
-        fails = a["auc_ci95"] is not None and ci[0] > gate["mia_auc"]
         rows.append(
-            {
-                "test": f"distance attack, {space} (fails when the AUC's CI lies above {gate['mia_auc']})",
-                "result": f"AUC {a['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
-                "power": statement,
-                "verdict": "fail" if fails else ("pass" if can_fail else "not assessed"),
-            }
+            _test_row(
+                f"distance attack, {space} (fails when the AUC's CI lies above {gate['mia_auc']})",
+                f"AUC {a['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+                a.get("power"),
+                attack_clause_fails(a, gate),
+            )
         )
     return rows
 
@@ -302,8 +309,6 @@ def release_decisions(
 ) -> list[dict[str, Any]]:
     """Per audited set: shared or not, and every reason. Nothing is shared when a planted control was missed (or
     none ran): a gate that did not see a planted copy cannot vouch for any set."""
-    from .release import controls_missed
-
     missed = controls_missed(controls) if controls else ["no planted controls ran (the run has no synthetic pool)"]
     rows = []
     for name, audit in audits.items():
