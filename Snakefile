@@ -21,6 +21,11 @@ include: "rules/figures.smk"
 include: "rules/privacy.smk"
 
 
+if DP_ON:
+
+    include: "rules/dp.smk"
+
+
 rule all:
     default_target: True
     input:

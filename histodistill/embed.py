@@ -57,6 +57,26 @@ def train_embedder(
     }
 
 
+def pool_as_training_data(
+    images: np.ndarray, labels: np.ndarray, n_classes: int, val_fraction: float = 0.1, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The synthetic pool in the real data's layout (train_/val_ images and labels, n_classes): a seeded, stratified
+    `val_fraction` of each class chooses the embedder's epoch. DP mode trains the embedder so: post-processing of
+    the DP generator's output, no private image read."""
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        val[rng.choice(idx, max(1, round(val_fraction * len(idx))), replace=False)] = True
+    return {
+        "train_images": images[~val],
+        "train_labels": labels[~val],
+        "val_images": images[val],
+        "val_labels": labels[val],
+        "n_classes": np.int64(n_classes),
+    }
+
+
 def load_embedder(path: str | os.PathLike, device: torch.device) -> nn.Module:
     ckpt = load_checkpoint(path, required=("net", "state_dict", "n_classes", "channels", "size"))
     model = build_classifier(

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .accel import autocast, compile_module
 from .checkpoint import load_checkpoint, save_checkpoint
+from .dp import DPConfig, PrivateTraining
 from .errors import HistodistillError
 from .images import RESIDENT_LIMIT, batch_source, to_uint8
 from .io import NpyRows
@@ -135,8 +136,13 @@ def train_autoencoder(
     progress: bool = True,
     precision: str = "fp32",
     resident_limit: int = RESIDENT_LIMIT,
+    latent_stats: str = "data",
 ) -> dict[str, Any]:
     """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale).
+
+    `latent_stats`: "data" computes the latent shift and scale from `images`; "pretrained" takes them from the
+    pretrained autoencoder's own config (`shift_factor`, `scaling_factor`), so that DP mode never computes them from
+    private images.
 
     Train splits above `resident_limit` bytes (uint8) are read batch by batch (images.batch_source); the latent
     statistics and the reconstruction error are accumulated chunk by chunk. From `NpyRows` (the rules read
@@ -177,6 +183,29 @@ def train_autoencoder(
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.info("autoencoder step %d rec %.5f kl %.3f", step, rec_loss.item(), kl.item())
     vae.eval()
+    if latent_stats == "pretrained":  # no image is read: scaling from the pretrained model, no reconstruction error
+        shift, scale = float(vae.config.get("shift_factor") or 0.0), float(vae.config.get("scaling_factor") or 1.0)
+        rec_mse = float("nan")
+        log.info("autoencoder: latent shift %.4f scale %.4f from the pretrained config", shift, scale)
+    else:
+        shift, scale, rec_mse = _latent_stats_and_error(vae, fetch, n, size, channels, images[0].size)
+    return {
+        "kind": "autoencoder",
+        "vae_config": dict(vae.config),
+        "state_dict": {k: v.cpu() for k, v in vae.state_dict().items()},
+        "shift": shift,
+        "scale": scale,
+        "data_channels": channels,
+        "size": size,
+        "reconstruction_mse": rec_mse,
+    }
+
+
+def _latent_stats_and_error(
+    vae: nn.Module, fetch: Callable[[torch.Tensor], torch.Tensor], n: int, size: int, channels: int, pixels: int
+) -> tuple[float, float, float]:
+    """Latent shift and scale (mean and 1/std of the posterior means over the images) and the reconstruction MSE."""
+    device = next(vae.parameters()).device
     total, total_sq, count = 0.0, 0.0, 0
     with torch.no_grad():
         for chunk in _chunks(n, size, device):
@@ -194,18 +223,9 @@ def train_autoencoder(
     for chunk in _chunks(n, size, device):
         x = fetch(chunk)
         squared_error += float(((codec.decode(codec.posterior(x)[0]) - x).double() ** 2).sum())
-    rec_mse = squared_error / (n * images[0].size)
+    rec_mse = squared_error / (n * pixels)
     log.info("autoencoder: latent shift %.4f scale %.4f, reconstruction MSE %.5f (model space)", shift, scale, rec_mse)
-    return {
-        "kind": "autoencoder",
-        "vae_config": dict(vae.config),
-        "state_dict": {k: v.cpu() for k, v in vae.state_dict().items()},
-        "shift": shift,
-        "scale": scale,
-        "data_channels": channels,
-        "size": size,
-        "reconstruction_mse": rec_mse,
-    }
+    return shift, scale, rec_mse
 
 
 def _chunks(n: int, size: int, device: torch.device) -> list[torch.Tensor]:
@@ -332,6 +352,8 @@ def train_denoiser(
     resident_limit: int = RESIDENT_LIMIT,
     latent_limit: int = LATENT_LIMIT,
     on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
+    dp: DPConfig | None = None,
+    init: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
     final checkpoint dict (EMA weights) for sampling.
@@ -341,7 +363,11 @@ def train_denoiser(
     snapshot at step s of a longer run equals the final checkpoint of an s-step run (benchmarks/generator_leakage.py).
 
     The latent posterior (mean, std) of every train image is computed once and kept on the device when both fit in
-    `latent_limit` bytes; otherwise each batch is encoded as it is drawn (images streamed as in train_autoencoder)."""
+    `latent_limit` bytes; otherwise each batch is encoded as it is drawn (images streamed as in train_autoencoder).
+
+    `init`: a sampling checkpoint (e.g. pre-trained on public data) whose weights start both the model and its EMA.
+    `dp`: train with DP-SGD (histodistill.dp: Poisson batches of expected size cfg.batch_size, per-example clipping
+    instead of the global clip, calibrated noise, in fp32); the returned checkpoint's `dp` entry states the guarantee."""
     import functools
 
     device = codec.device
@@ -352,12 +378,27 @@ def train_denoiser(
     latent_channels, latent_size = posterior.shape[0], posterior.shape[1]
 
     model = build_denoiser(cfg, latent_channels, latent_size, n_classes).to(device)
+    if init is not None:
+        model.load_state_dict(init["state_dict"])
+        log.info("denoiser starts from pre-trained weights (%s steps)", init.get("steps_trained"))
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    private = PrivateTraining(model, opt, dp, n, cfg.batch_size, cfg.steps, seed, device) if dp else None
+    if private is not None and precision != "fp32":
+        log.info("DP-SGD trains in fp32 (per-example gradients); precision %s ignored for the denoiser", precision)
+        precision = "fp32"
+    forward, stepper = (private.module, private.optimizer) if private else (model, opt)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_warmup, warmup=cfg.warmup_steps))
     noise_sched = make_train_scheduler(cfg)
     alphas = noise_sched.alphas_cumprod.to(device)
-    fingerprint = {"config": _plain(asdict(cfg)), "n_classes": n_classes, "seed": seed, "n_train": len(images)}
+    fingerprint = {
+        "config": _plain(asdict(cfg)),
+        "n_classes": n_classes,
+        "seed": seed,
+        "n_train": len(images),
+        "dp": _plain(asdict(dp)) if dp else None,
+        "init_steps": None if init is None else init.get("steps_trained"),
+    }
 
     start = 0
     checkpoint_path = Path(checkpoint_path)
@@ -372,6 +413,8 @@ def train_denoiser(
             sched.load_state_dict(ckpt["lr_scheduler"])
             g.set_state(ckpt["rng"]["generator"])
             torch.set_rng_state(ckpt["rng"]["torch"])
+            if private is not None:
+                private.load_state_dict(ckpt["dp"])
             start = int(ckpt["step"])
             log.info("resumed denoiser training from checkpoint %s at step %d of %d", checkpoint_path, start, cfg.steps)
         else:
@@ -392,7 +435,10 @@ def train_denoiser(
         range(start, cfg.steps), desc="denoiser", disable=not progress, mininterval=10, initial=start, total=cfg.steps
     )
     for step in bar:
-        idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
+        if private is not None:
+            idx = private.batch(g, device)
+        else:
+            idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
         z_mean, z_std = posterior(idx)
         z0 = z_mean + z_std * torch.randn(z_mean.shape, generator=g, device=device)
         drop = torch.rand(len(idx), generator=g, device=device) < cfg.label_dropout
@@ -401,13 +447,19 @@ def train_denoiser(
         noise = torch.randn(z0.shape, generator=g, device=device)
         a = alphas[t].view(-1, 1, 1, 1)
         zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
-        with autocast(device, precision):
-            pred = denoise(model, zt, t, y)
-        loss = F.mse_loss(pred.float(), noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        stepper.zero_grad(set_to_none=True)
+        if len(idx):
+            with autocast(device, precision):
+                pred = denoise(forward, zt, t, y)
+            loss = F.mse_loss(pred.float(), noise)
+            loss.backward()
+        else:  # an empty Poisson batch (DP only)
+            loss = torch.zeros(())
+        if private is not None:
+            private.step(len(idx))
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
         sched.step()
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
@@ -429,10 +481,15 @@ def train_denoiser(
                     "step": done,
                     "rng": {"generator": g.get_state(), "torch": torch.get_rng_state()},
                     "fingerprint": fingerprint,
+                    "dp": private.state_dict() if private is not None else None,
                 },
             )
             log.info("checkpoint at step %d -> %s", done, checkpoint_path)
-    return _sampling_checkpoint(ema, cfg, n_classes, latent_channels, latent_size, cfg.steps)
+    final = _sampling_checkpoint(ema, cfg, n_classes, latent_channels, latent_size, cfg.steps)
+    if private is not None:
+        final["dp"] = private.record()
+        log.info("DP-SGD done: ε = %.3f at δ = %g (%s accountant)", final["dp"]["epsilon"], dp.delta, dp.accountant)
+    return final
 
 
 def _sampling_checkpoint(

@@ -63,6 +63,43 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+DP_COLUMNS = {
+    "dp_epsilon": "epsilon",
+    "dp_delta": "delta",
+    "dp_sigma": "noise_multiplier",
+    "dp_steps": "steps",
+    "dp_sample_rate": "sample_rate",
+    "dp_clip": "max_grad_norm",
+}
+
+
+def with_privacy_budget(summary: pd.DataFrame, budget: dict | None, private_methods: Iterable[str]) -> pd.DataFrame:
+    """The DP guarantee (ε, δ, σ, steps, sampling rate, clipping norm) on every row whose set comes from the DP
+    generator; rows computed from the private split itself (`private_methods`) carry no guarantee (empty)."""
+    if budget is None:
+        return summary
+    out = summary.copy()
+    covered = ~out["method"].isin(list(private_methods))
+    for column, key in DP_COLUMNS.items():
+        out[column] = np.where(covered, float(budget[key]), np.nan)
+    return out
+
+
+def privacy_budget_markdown(budget: dict) -> str:
+    """One paragraph: the guarantee and what it covers."""
+    public = budget.get("public_pretraining") or {}
+    return (
+        f"Differential privacy: (ε = {budget['epsilon']:.3f}, δ = {budget['delta']:g}) for every set drawn from the "
+        f"synthetic pool, by the {budget['accountant'].upper()} accountant; DP-SGD on the denoiser with σ = "
+        f"{budget['noise_multiplier']:.4f}, {budget['steps']} steps, Poisson sampling rate q = "
+        f"{budget['sample_rate']:.4f} of {budget['n_private']} private images, clipping norm C = "
+        f"{budget['max_grad_norm']:g}, noise multiplicity {budget['noise_multiplicity']}. Public: the autoencoder "
+        f"({(budget.get('autoencoder') or {}).get('public', '?')})"
+        + (f" and the denoiser's pre-training ({public.get('dataset')}, {public.get('images')} images)" if public else "")
+        + ". random_real and full_real are real training images: references only, no guarantee, never shared.\n"
+    )
+
+
 def class_accuracy(paths: Iterable[str | os.PathLike], class_names: list[str]) -> pd.DataFrame:
     """Per-class test accuracy (mean over seeds) per method, IPC and network, one column `acc[{class name}]` per
     class; empty when the evaluation files predate per-class results."""

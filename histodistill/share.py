@@ -162,6 +162,34 @@ THREAT_MODEL = (
 )
 
 
+def _dp_statement(dp: dict[str, Any]) -> list[str]:
+    """The datasheet's statement of a DP run's guarantee and of what it does not cover."""
+    public = dp.get("public_pretraining") or {}
+    autoencoder = (dp.get("autoencoder") or {}).get("public", "?")
+    return [
+        f"**Differential privacy: (ε = {dp['epsilon']:.3f}, δ = {dp['delta']:g}) with respect to the real train split "
+        f"({dp['n_private']} images).** Changing one training image changes the distribution of these images by at "
+        "most that much, whatever an attacker knows.",
+        "",
+        "| ε | δ | accountant | σ (noise multiplier) | steps | sampling rate q | clipping norm C | noise multiplicity |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {dp['epsilon']:.3f} (target {dp['epsilon_target']:g}) | {dp['delta']:g} | {dp['accountant'].upper()} "
+        f"(Opacus) | {dp['noise_multiplier']:.4f} | {dp['steps']} | {dp['sample_rate']:.4f} (Poisson) | "
+        f"{dp['max_grad_norm']:g} | {dp['noise_multiplicity']} |",
+        "",
+        "How: the denoiser was trained with DP-SGD (per-example clipping, Gaussian noise) on the train split. "
+        f"Public data, outside the guarantee's scope: the autoencoder was trained on {autoencoder}"
+        + (f", and the denoiser pre-trained on {public.get('dataset')} ({public.get('images')} images)" if public else "")
+        + ". The embedder that chose these images was trained on the synthetic pool only (post-processing: no "
+        "budget). No filter or distiller read the train split.",
+        "",
+        "Not covered: the decision to share or withhold this set (one bit per set) reads real images through the "
+        "tests below; the audit reads real images and releases only its numbers; the noise came from a seeded, "
+        "reproducible generator, not a cryptographically secure one. The validation and test splits are not "
+        "protected by ε (they chose defaults and judged the set). The empirical tests below remain as a check.",
+    ]
+
+
 def datasheet(
     name: str,
     subset: dict[str, np.ndarray],
@@ -172,6 +200,7 @@ def datasheet(
     controls: dict[str, Any] | None = None,
     generator: dict[str, Any] | None = None,
     pool: dict[str, Any] | None = None,
+    dp: dict[str, Any] | None = None,
 ) -> str:
     """The package's datasheet (Markdown): what the set is, what its privacy tests show and with what power, how it
     was made (no local paths) and what it is good for."""
@@ -191,9 +220,11 @@ def datasheet(
         "",
         "## Privacy",
         "",
-        "**No formal privacy guarantee.** No step that read the training images was trained with differential "
-        "privacy. The tests below are empirical: they can show a leak, never prove that there is none, and each "
-        "sees only leaks of the size its power states.",
+        *(_dp_statement(dp) if dp is not None else [
+            "**No formal privacy guarantee.** No step that read the training images was trained with differential "
+            "privacy. The tests below are empirical: they can show a leak, never prove that there is none, and each "
+            "sees only leaks of the size its power states.",
+        ]),
         "",
         f"Threat model: {THREAT_MODEL}",
         "",
@@ -305,14 +336,23 @@ def load(package_dir: str | os.PathLike, check: bool = True) -> dict[str, np.nda
 
 
 def release_decisions(
-    audits: dict[str, dict[str, Any]], gate: dict[str, Any], controls: dict[str, Any] | None
+    audits: dict[str, dict[str, Any]],
+    gate: dict[str, Any],
+    controls: dict[str, Any] | None,
+    dp: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Per audited set: shared or not, and every reason. Nothing is shared when a planted control was missed (or
-    none ran): a gate that did not see a planted copy cannot vouch for any set."""
+    none ran): a gate that did not see a planted copy cannot vouch for any set. In DP mode (`dp` = the budget spent)
+    a set not drawn from the DP generator's pool is never shared: ε does not cover it."""
     missed = controls_missed(controls) if controls else ["no planted controls ran (the run has no synthetic pool)"]
     rows = []
     for name, audit in audits.items():
         _, reasons = gate_verdict(audit, gate)
+        if dp is not None and audit["source"] != "pool":
+            reasons = [
+                f"DP mode: its images come from the private train split ({audit['source']}), which the guarantee "
+                f"(ε = {dp['epsilon']:.2f}) does not cover"
+            ] + reasons
         if missed:
             reasons = [f"the gate missed a planted control ({'; '.join(missed)}), so it cannot be relied on"] + reasons
         rows.append({"set": name, "shared": not reasons, "package": "" if reasons else f"{name}/", "reasons": "; ".join(reasons)})

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .dp import dp_refusals, epsilon_label
 from .errors import HistodistillError
 
 POOL_METHODS = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "herding", "kcenter")
@@ -16,10 +17,12 @@ DISTILL_METHODS = ("dm", "dc", "dsa", "mtt")
 
 
 def dataset_id(config: dict[str, Any]) -> str:
-    """`{name}_{size}`, e.g. digits_16 or pathmnist_64; for your own data `{dataset.id}_{size}`."""
-    if config["dataset"]["name"] == "custom":
-        return f"{config['dataset']['id']}_{config['dataset']['size']}"
-    return f"{config['dataset']['name']}_{config['dataset']['size']}"
+    """`{name}_{size}`, e.g. digits_16 or pathmnist_64; for your own data `{dataset.id}_{size}`; a DP run (privacy.dp)
+    adds `_dp{epsilon}`, e.g. digits_16_dp10."""
+    name = config["dataset"]["id"] if config["dataset"]["name"] == "custom" else config["dataset"]["name"]
+    dp = config.get("privacy", {}).get("dp", {})
+    suffix = f"_dp{epsilon_label(float(dp['epsilon']))}" if dp.get("enabled", False) else ""
+    return f"{name}_{config['dataset']['size']}{suffix}"
 
 
 def n_classes_of(name: str, dataset: dict[str, Any] | None = None) -> int:
@@ -73,6 +76,9 @@ def check_config(config: dict[str, Any]) -> None:
     from .data import check_dataset, medmnist_filename
 
     ds = config["dataset"]
+    refusals = dp_refusals(config)
+    if refusals:
+        raise HistodistillError(refusals[0])
     if ds["name"] == "custom":
         check_custom_config(config)
     else:

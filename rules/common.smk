@@ -9,6 +9,7 @@ min_version("8.0")
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from histodistill.custom_data import source_fingerprint
+from histodistill.dp import dp_denoiser_settings, public_dataset_of
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
     POOL_METHODS,
@@ -54,6 +55,14 @@ FIG_SUBSETS = figure_subsets(config)
 FIG_GRAPHS = figure_graphs(config)  # subset -> graph key whose communities chose it
 FIG_CLASS = FIGURES["class"]
 
+
+# Differential privacy (privacy.dp): rules/dp.smk, included only in DP mode, replaces the autoencoder, denoiser and
+# embedder rules (ruleorder) with versions that read public data, train with DP-SGD and train on the pool.
+DP = config["privacy"]["dp"]
+DP_ON = DP["enabled"]
+PUBLIC = public_dataset_of(config)
+PUBLIC_PRETRAIN = DP_ON and PUBLIC is not None and DP["pretrain_denoiser"]
+DP_BUDGET = [f"{RESULTS}/generator/dp_budget.json"] if DP_ON else []
 
 # The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
 USES_POOL = bool(set(config["select"]["methods"]) & set(POOL_METHODS)) or bool(ABLATION)

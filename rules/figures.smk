@@ -11,6 +11,7 @@ rule summarise:
             gkey=GRAPH_KEYS,
             c=CLASSES,
         ),
+        dp_budget=DP_BUDGET,
     output:
         csv=f"{RESULTS}/tables/summary.csv",
         markdown=f"{RESULTS}/tables/summary.md",

@@ -211,6 +211,7 @@ rule share:
         controls=CONTROLS,
         generator=GENERATOR_AUDIT,
         pool=[f"{RESULTS}/privacy/pool.json"] if USES_POOL else [],
+        dp_budget=DP_BUDGET,
         evals=expand(
             f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
             subset=PRIVACY_SUBSETS,

@@ -183,6 +183,11 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
         ({"distill": {"dm": {"init": "zeros"}}}, "distill.dm.init: 'zeros' is not one of ['real', 'noise']"),
         ({"select": {"infodist_plus": {"graph": {"kn": 5}}}}, "select.infodist_plus.graph.kn"),
         ({"select": {"infodist_plus": {"pick": "centre"}}}, "select.infodist_plus.pick: 'centre' is not one of"),
+        ({"privacy": {"dp": {"enabled": True}}}, "select.privacy_filter.enabled: the privacy filter removes"),
+        (
+            {"privacy": {"dp": {"enabled": True}}, "select": {"privacy_filter": {"enabled": False}}},
+            "select.methods: dm computes its images from the private train split",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, message):

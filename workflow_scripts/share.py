@@ -19,8 +19,9 @@ def main(smk, device):
     controls = json.loads(Path(smk.input.controls[0]).read_text()) if smk.input.controls else None
     generator = json.loads(Path(smk.input.generator[0]).read_text()) if smk.input.generator else None
     pool = json.loads(Path(smk.input.pool[0]).read_text()) if smk.input.pool else None
+    budget = json.loads(Path(smk.input.dp_budget[0]).read_text()) if smk.input.get("dp_budget") else None
     audits = {name: json.loads(Path(p).read_text()) for name, p in zip(smk.params.names, smk.input.audits)}
-    rows = release_decisions(audits, smk.params.gate, controls)
+    rows = release_decisions(audits, smk.params.gate, controls, budget)
     for row, subset_path in zip(rows, smk.input.subsets):
         name = row["set"]
         if not row["shared"]:
@@ -31,7 +32,9 @@ def main(smk, device):
         settings = {**smk.params.settings, "set": {"method": method, "ipc": ipc, "file": subset_path}}
         evals = [p for p in smk.input.evals if Path(p).parent.name == name]
         accuracy = accuracy_summary(evals)
-        sheet = datasheet(name, subset, audits[name], accuracy, settings, smk.params.gate, controls, generator, pool)
+        sheet = datasheet(
+            name, subset, audits[name], accuracy, settings, smk.params.gate, controls, generator, pool, budget
+        )
         write_package(out / name, subset, sheet)
         log.info("%s: shared as %s", name, out / name)
     table, md = share_index(rows)

@@ -13,20 +13,26 @@ from histodistill.report import (
     class_accuracy_markdown,
     collect_results,
     markdown_table,
+    privacy_budget_markdown,
     validation_ranking_markdown,
     with_class_accuracy,
+    with_privacy_budget,
 )
-from histodistill.workflow import run_job
+from histodistill.workflow import REAL_METHODS, run_job
 
 
 def main(smk, device):
     eval_files = [p for p in smk.input if p.endswith(".json") and "/eval/" in p]
     summary = aggregate(collect_results(eval_files))
     summary = with_class_accuracy(summary, class_accuracy(eval_files, smk.params.class_names))
+    budget = json.load(open(smk.input.dp_budget[0])) if smk.input.get("dp_budget") else None
+    summary = with_privacy_budget(summary, budget, REAL_METHODS)
     graph = (
         pd.DataFrame([json.load(open(p)) for p in smk.input.graph_stats]) if smk.input.graph_stats else pd.DataFrame()
     )
     text = f"{smk.params.dataset}: classes {', '.join(smk.params.class_names)}\n\n" + markdown_table(summary)
+    if budget is not None:
+        text += "\n" + privacy_budget_markdown(budget)
     ranking = validation_ranking_markdown(summary)
     if ranking:
         text += "\nRanked by validation accuracy (%, mean ± std over seeds; choose on val, report test)\n\n" + ranking

@@ -1,0 +1,128 @@
+# DP mode (privacy.dp.enabled): these rules replace train_autoencoder, train_denoiser and train_embedder. Nothing here
+# reads the private train split except the DP-SGD training itself, whose every step is counted by the accountant.
+
+
+ruleorder: train_autoencoder_public > train_autoencoder
+ruleorder: train_denoiser_dp > train_denoiser
+ruleorder: train_embedder_on_pool > train_embedder
+
+
+rule public_data:
+    output:
+        images=f"{RESULTS}/public/images.npy",
+        labels=f"{RESULTS}/public/labels.npy",
+    log:
+        f"{RESULTS}/logs/public_data.log",
+    conda:
+        "../envs/histodistill.yaml"
+    params:
+        dataset={**DATA_PARAMS, "name": PUBLIC},
+    script:
+        "../workflow_scripts/public_data.py"
+
+
+rule train_autoencoder_public:
+    input:
+        # the public dataset's images; with a pretrained autoencoder instead, the private split's shape only
+        images=f"{RESULTS}/public/images.npy" if PUBLIC else f"{RESULTS}/data/train_images.npy",
+    output:
+        protected(f"{RESULTS}/generator/autoencoder.pt"),
+    log:
+        f"{RESULTS}/logs/train_autoencoder_public.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_autoencoder_public.tsv"
+    priority: 100
+    conda:
+        "../envs/histodistill.yaml"
+    threads: TRAINING_THREADS
+    resources:
+        gpu=1,
+    params:
+        autoencoder=config["generator"]["autoencoder"],
+        public=PUBLIC,
+        seed=config["generator"]["seed"],
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/train_autoencoder_public.py"
+
+
+rule pretrain_denoiser_public:
+    input:
+        images=f"{RESULTS}/public/images.npy",
+        labels=f"{RESULTS}/public/labels.npy",
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+    output:
+        protected(f"{RESULTS}/generator/public_denoiser.pt"),
+    log:
+        f"{RESULTS}/logs/pretrain_denoiser_public.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain_denoiser_public.tsv"
+    priority: 100
+    conda:
+        "../envs/histodistill.yaml"
+    threads: TRAINING_THREADS
+    resources:
+        gpu=1,
+    params:
+        denoiser=config["generator"]["denoiser"],
+        n_classes=len(CLASSES),
+        public=PUBLIC,
+        seed=config["generator"]["seed"],
+        precision=config["precision"],
+        checkpoint=f"{RESULTS}/generator/checkpoints/public_denoiser_last.pt",
+    script:
+        "../workflow_scripts/pretrain_denoiser_public.py"
+
+
+rule train_denoiser_dp:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        train_images=f"{RESULTS}/data/train_images.npy",
+        autoencoder=f"{RESULTS}/generator/autoencoder.pt",
+        init=[f"{RESULTS}/generator/public_denoiser.pt"] if PUBLIC_PRETRAIN else [],
+    output:
+        denoiser=protected(f"{RESULTS}/generator/denoiser.pt"),
+        budget=f"{RESULTS}/generator/dp_budget.json",
+    log:
+        f"{RESULTS}/logs/train_denoiser_dp.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_denoiser_dp.tsv"
+    priority: 100
+    conda:
+        "../envs/histodistill.yaml"
+    threads: TRAINING_THREADS
+    resources:
+        gpu=1,
+    params:
+        denoiser=dp_denoiser_settings(config["generator"]["denoiser"], DP),
+        dp=DP,
+        seed=config["generator"]["seed"],
+        precision=config["precision"],
+        checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
+    script:
+        "../workflow_scripts/train_denoiser_dp.py"
+
+
+rule train_embedder_on_pool:
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+    output:
+        f"{RESULTS}/embedder/{{net}}.pt",
+    log:
+        f"{RESULTS}/logs/train_embedder_on_pool_{{net}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_embedder_on_pool_{{net}}.tsv"
+    wildcard_constraints:
+        net="convnet|resnet18",
+    priority: 45
+    conda:
+        "../envs/histodistill.yaml"
+    threads: TRAINING_THREADS
+    resources:
+        gpu=1,
+    params:
+        embed=config["embed"],
+        n_classes=len(CLASSES),
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/train_embedder_on_pool.py"
