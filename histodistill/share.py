@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -166,10 +167,16 @@ def _dp_statement(dp: dict[str, Any]) -> list[str]:
     """The datasheet's statement of a DP run's guarantee and of what it does not cover."""
     public = dp.get("public_pretraining") or {}
     autoencoder = (dp.get("autoencoder") or {}).get("public", "?")
-    return [
+    claim = (
         f"**Differential privacy: (ε = {dp['epsilon']:.3f}, δ = {dp['delta']:g}) with respect to the real train split "
         f"({dp['n_private']} images).** Changing one training image changes the distribution of these images by at "
-        "most that much, whatever an attacker knows.",
+        "most that much, whatever an attacker knows."
+        if math.isfinite(dp["epsilon"])
+        else "**No formal privacy guarantee (ε = ∞).** The DP pipeline ran with clipping and no noise: the "
+        "non-private reference of the utility-privacy curve."
+    )
+    return [
+        claim,
         "",
         "| ε | δ | accountant | σ (noise multiplier) | steps | sampling rate q | clipping norm C | noise multiplicity |",
         "|---|---|---|---|---|---|---|---|",
@@ -229,8 +236,8 @@ def datasheet(
         f"Threat model: {THREAT_MODEL}",
         "",
         f"Splits: members = the real train split ({audit['n_train']} images); audit holdout = the real test split "
-        f"({audit['n_test']} images), which no step that shaped this set read; the privacy filter's threshold came "
-        "from the validation split.",
+        f"({audit['n_test']} images), which no step that shaped this set read; "
+        + ("no privacy filter ran (DP mode)." if dp else "the privacy filter's threshold came from the validation split."),
         "",
         "| test | result | power at this size | verdict |",
         "|---|---|---|---|",

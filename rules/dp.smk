@@ -5,6 +5,7 @@
 ruleorder: train_autoencoder_public > train_autoencoder
 ruleorder: train_denoiser_dp > train_denoiser
 ruleorder: train_embedder_on_pool > train_embedder
+ruleorder: privacy_filter_off > privacy_filter
 
 
 rule public_data:
@@ -16,7 +17,8 @@ rule public_data:
     conda:
         "../envs/histodistill.yaml"
     params:
-        dataset={**DATA_PARAMS, "name": PUBLIC},
+        dataset=DATA_PARAMS,
+        public=PUBLIC,
     script:
         "../workflow_scripts/public_data.py"
 
@@ -126,3 +128,19 @@ rule train_embedder_on_pool:
         precision=config["precision"],
     script:
         "../workflow_scripts/train_embedder_on_pool.py"
+
+
+rule privacy_filter_off:
+    # The filter is refused in DP mode; the selectors' keep flags (all true) come from the pool alone, so that no
+    # file computed from the private split lies upstream of a selected set.
+    input:
+        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+    output:
+        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        removed=f"{RESULTS}/tables/privacy_filter.csv",
+    log:
+        f"{RESULTS}/logs/privacy_filter_off.log",
+    conda:
+        "../envs/histodistill.yaml"
+    script:
+        "../workflow_scripts/privacy_filter_off.py"

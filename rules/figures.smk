@@ -182,6 +182,7 @@ rule report_tables:
     input:
         summary=f"{RESULTS}/tables/summary.csv",
         privacy=f"{RESULTS}/tables/privacy.md",
+        dp_budget=DP_BUDGET,
     output:
         markdown=f"{RESULTS}/tables/methods.md",
         latex=f"{RESULTS}/tables/methods.tex",

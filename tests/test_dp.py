@@ -305,3 +305,83 @@ def test_dataset_id_names_the_dp_run_by_its_epsilon():
     assert dataset_id(cfg) == "digits_16_dp4"
     cfg["privacy"]["dp"]["enabled"] = False
     assert dataset_id(cfg) == "digits_16"
+
+
+def test_infinite_epsilon_clips_without_noise_and_claims_no_guarantee():
+    model = nn.Linear(20, 5, bias=False)
+    private = _private(model, DPConfig(epsilon=float("inf"), delta=1e-5), n=100, batch=10)
+    assert private.noise_multiplier == 0.0
+    private.zero_grad()
+    private.module(torch.zeros(10, 20)).sum().backward()
+    private.step(10)
+    assert float(model.weight.grad.abs().sum()) == 0.0
+    assert private.record()["epsilon"] == float("inf")
+
+
+PRIVATE_FILES = ("/data/real.npz", "/data/train_images.npy", "/privacy/")
+
+
+def _dp_smoke_config(tmp_path):
+    from conftest import write_config
+
+    return write_config(
+        tmp_path,
+        privacy={"dp": {"enabled": True, "epsilon": 10, "steps": 6, "batch_size": 32}},
+        select={"privacy_filter": {"enabled": False}, "methods": ["infodist_plus", "random_synthetic", "random_real"]},
+    )
+
+
+def test_dp_smoke_run_states_its_budget_shares_no_real_images_and_reads_the_train_split_only_in_dp_sgd(tmp_path):
+    import json
+
+    import pandas as pd
+    from conftest import snakemake
+
+    from histodistill.checkpoint import load_checkpoint
+
+    config = _dp_smoke_config(tmp_path)
+    results = tmp_path / "results" / "digits_8_dp10"
+    # Every job upstream of a shared selection: only the DP-SGD training may read the private split.
+    plan = snakemake(config, "--dry-run", "--forceall", str(results / "subsets" / "infodist_plus_ipc2.npz"), check=True)
+    upstream, rule = {}, None
+    for line in (plan.stdout + plan.stderr).splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("input:") and rule:
+            upstream[rule] = line
+    assert {"train_denoiser_dp", "train_autoencoder_public", "train_embedder_on_pool", "privacy_filter_off"} <= set(upstream)
+    readers = {r for r, inputs in upstream.items() if any(f in inputs for f in PRIVATE_FILES)}
+    assert readers == {"train_denoiser_dp"}
+
+    snakemake(config, check=True)
+    budget = json.loads((results / "generator" / "dp_budget.json").read_text())
+    assert 0 < budget["epsilon"] <= 10 + 1e-6 and budget["steps"] == 6
+    assert budget["sample_rate"] == pytest.approx(32 / budget["n_private"])
+    assert budget["autoencoder"]["public"] == "mnist5k" and budget["public_pretraining"]["dataset"] == "mnist5k"
+    assert load_checkpoint(results / "embedder" / "convnet.pt")["trained_on"] == "synthetic pool"
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    pooled = summary["method"] != "random_real"
+    np.testing.assert_allclose(summary.loc[pooled, "dp_epsilon"], budget["epsilon"], atol=1e-6)
+    assert summary.loc[~pooled, "dp_epsilon"].isna().all()
+    index = pd.read_csv(results / "share" / "index.csv")
+    real = index[index["set"].str.startswith("random_real")]
+    assert len(real) and not real["shared"].any() and real["reasons"].str.contains("DP mode").all()
+    for package in (results / "share").glob("*/datasheet.md"):
+        sheet = package.read_text()
+        assert f"ε = {budget['epsilon']:.3f}" in sheet and "No formal privacy guarantee" not in sheet
+
+
+def test_public_digits_are_framed_as_the_private_dataset_frames_its_digits():
+    from histodistill.data import embedded_images, public_digits, resize_images
+
+    mnist, labels = embedded_images("mnist5k")
+    framed, framed_labels = public_digits("mnist5k", "digits", 16)
+    # MNIST's digit box is the central 20x20 of 28x28 (pixels 4..23); scikit-learn's digits fill the frame
+    np.testing.assert_array_equal(framed, resize_images(np.ascontiguousarray(mnist[:, 4:24, 4:24]), 16))
+    np.testing.assert_array_equal(framed_labels, labels)
+    digits, _ = public_digits("digits", "mnist5k", 16)
+    # 8x8 digits into MNIST's frame at 16 px: a round(16 * 20 / 28) = 11 px box, 2 px above/left, 3 below/right
+    assert digits.shape == (1797, 16, 16, 1)
+    assert digits[:, :2].max() == 0 and digits[:, 13:].max() == 0 and digits[:, :, :2].max() == 0
+    assert digits[:, :, 13:].max() == 0 and digits[:, 2:13, 2:13].max() > 0

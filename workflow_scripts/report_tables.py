@@ -1,12 +1,14 @@
 """Rule report_tables: the method × IPC table as Markdown and LaTeX (best per column in bold), and the summary and
 privacy tables and the run's configuration as HTML pages for the report."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from histodistill.figures import config_html, html_table, method_tables
 from histodistill.io import atomic_write_bytes
+from histodistill.report import privacy_budget_markdown
 from histodistill.workflow import run_job
 
 
@@ -16,10 +18,10 @@ def main(smk, device):
     atomic_write_bytes(smk.output.markdown, markdown.encode())
     atomic_write_bytes(smk.output.latex, latex.encode())
     ds = smk.params.dataset
-    atomic_write_bytes(
-        smk.output.summary_html,
-        html_table(markdown, f"{ds}: test metrics (%, mean ± std over seeds; best per column in bold)").encode(),
-    )
+    title = f"{ds}: test metrics (%, mean ± std over seeds; best per column in bold)"
+    if smk.input.get("dp_budget"):
+        title += ". " + privacy_budget_markdown(json.loads(Path(smk.input.dp_budget[0]).read_text())).strip()
+    atomic_write_bytes(smk.output.summary_html, html_table(markdown, title).encode())
     privacy = Path(smk.input.privacy).read_text()
     atomic_write_bytes(smk.output.privacy_html, html_table(privacy, f"{ds}: privacy audit of the shared sets").encode())
     atomic_write_bytes(
