@@ -52,6 +52,7 @@ class DPConfig:
 TRAINABLE = {
     "all": None,
     "conditioning": ("class_embedding", "time_embedding", "time_emb_proj", "norm", "conv_in", "conv_out"),
+    "norms": ("class_embedding", "norm", "conv_in", "conv_out"),
 }
 
 
