@@ -171,7 +171,7 @@ def main() -> None:
     for eps in args.epsilons:
         cfg = merged_config(args.configs, eps)
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-            yaml.safe_dump(cfg, fh)
+            yaml.safe_dump(cfg, fh, sort_keys=False)  # snakemake compares params as ordered
         full = config_with_defaults(fh.name)
         results = REPO / full["results"] / dataset_id(full)
         if first is not None:

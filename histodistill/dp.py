@@ -46,6 +46,7 @@ class DPConfig:
     accountant: str = "prv"
     noise_multiplicity: int = 1
     trainable: str = "all"
+    max_physical_batch: int = 0  # rows per forward/backward pass; 0 = the whole Poisson batch at once
 
 
 # DP-LDM (Lyu et al. 2023) fine-tunes only the conditioning parts of a pre-trained denoiser: fewer noised coordinates.
@@ -77,6 +78,7 @@ def dp_config_from(block: dict[str, Any]) -> DPConfig | None:
         accountant=str(block["accountant"]),
         noise_multiplicity=int(block["noise_multiplicity"]),
         trainable=str(block.get("trainable", "all")),
+        max_physical_batch=int(block.get("max_physical_batch", 0)),
     )
 
 
@@ -185,6 +187,12 @@ class PrivateTraining:
         idx = poisson_batch(self.n, self.sample_rate, generator, device)
         return idx.repeat_interleave(self.cfg.noise_multiplicity)
 
+    def chunks(self, rows: int) -> list[slice]:
+        """Row ranges of at most max_physical_batch rows (whole examples: multiples of noise_multiplicity)."""
+        k, limit = self.cfg.noise_multiplicity, self.cfg.max_physical_batch
+        size = rows if limit <= 0 else max(k, limit - limit % k)
+        return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+
     def step(self, rows: int) -> None:
         """After loss.backward() on `rows` rows: average each example's K rows, clip, noise, step, account."""
         import torch
@@ -194,7 +202,7 @@ class PrivateTraining:
             if rows == 0:  # an empty Poisson batch: the step still adds noise and still counts
                 p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
             elif k > 1:
-                gs = p.grad_sample
+                gs = torch.cat(p.grad_sample) if isinstance(p.grad_sample, list) else p.grad_sample
                 p.grad_sample = gs.reshape(rows // k, k, *gs.shape[1:]).mean(dim=1)
         self.optimizer.step()
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)

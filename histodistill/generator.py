@@ -448,13 +448,15 @@ def train_denoiser(
         a = alphas[t].view(-1, 1, 1, 1)
         zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
         stepper.zero_grad(set_to_none=True)
-        if len(idx):
+        loss = torch.zeros(())  # an empty Poisson batch (DP only) has no loss
+        # DP batches may be split into physical chunks (privacy.dp.max_physical_batch); their per-example gradients
+        # accumulate until the one DP step. Everything else is one chunk.
+        for part in (private.chunks(len(idx)) if private is not None else [slice(None)]) if len(idx) else []:
             with autocast(device, precision):
-                pred = denoise(forward, zt, t, y)
-            loss = F.mse_loss(pred.float(), noise)
-            loss.backward()
-        else:  # an empty Poisson batch (DP only)
-            loss = torch.zeros(())
+                pred = denoise(forward, zt[part], t[part], y[part])
+            part_loss = F.mse_loss(pred.float(), noise[part])
+            part_loss.backward()
+            loss = loss + part_loss.detach() * (len(pred) / len(idx))
         if private is not None:
             private.step(len(idx))
         else:

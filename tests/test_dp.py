@@ -119,19 +119,22 @@ def _per_example_oracle(model, x, y, k, clip):
     return total, norms
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_each_example_is_clipped_to_C_after_averaging_its_noise_draws_as_a_per_example_loop_computes(k):
+@pytest.mark.parametrize("k, physical", [(1, 0), (3, 0), (3, 7)])
+def test_each_example_is_clipped_to_C_after_averaging_its_noise_draws_as_a_per_example_loop_computes(k, physical):
     torch.manual_seed(0)
     model = _Tiny()
     x, y = _rows(8 * k, seed=1)
     reference = copy.deepcopy(model)
     _, raw = _per_example_oracle(reference, x, y, k, clip=float("inf"))
     clip = float(np.median(raw))  # half the examples above C, half below: clipping matters
-    cfg = DPConfig(epsilon=10, delta=1e-5, max_grad_norm=clip, noise_multiplicity=k)
+    cfg = DPConfig(epsilon=10, delta=1e-5, max_grad_norm=clip, noise_multiplicity=k, max_physical_batch=physical)
     private = _private(model, cfg, n=8, batch=8)
     private.optimizer.noise_multiplier = 0.0  # isolate the clipping
     private.zero_grad()
-    (private.module(x, y) ** 2).mean().backward()
+    parts = private.chunks(len(x))
+    assert len(parts) == (1 if physical == 0 else 4)  # 7 rows -> chunks of 6 (two whole examples of 3 rows)
+    for part in parts:
+        (private.module(x[part], y[part]) ** 2).mean().backward()
     private.step(len(x))
     expected, norms = _per_example_oracle(reference, x, y, k, clip)
     assert max(norms) <= clip * (1 + 1e-5)
