@@ -192,7 +192,10 @@ def main() -> None:
         table = pd.DataFrame(rows)
         table.to_csv(out.with_suffix(".csv"), index=False, float_format="%.6f")
     table = pd.DataFrame(rows).sort_values("epsilon_target").reset_index(drop=True)
-    command = "python benchmarks/dp_curve.py --configs " + " ".join(args.configs) + " --out " + args.out
+    command = (
+        "python benchmarks/dp_curve.py --configs " + " ".join(args.configs)
+        + " --epsilons " + " ".join(f"{e:g}" for e in args.epsilons) + " --out " + args.out
+    )
     title = f"Utility-privacy curve, {dataset_id({**full, 'privacy': {'dp': {'enabled': False}}})}"
     out.with_suffix(".md").write_text(markdown(table, f"# {title}", command))
     reference_summary = REPO / full["results"] / dataset_id(non_private) / "tables" / "summary.csv"
