@@ -190,6 +190,8 @@ class PrivateTraining:
     def chunks(self, rows: int) -> list[slice]:
         """Row ranges of at most max_physical_batch rows (whole examples: multiples of noise_multiplicity)."""
         k, limit = self.cfg.noise_multiplicity, self.cfg.max_physical_batch
+        if rows == 0:  # an empty Poisson batch: no forward pass
+            return []
         size = rows if limit <= 0 else max(k, limit - limit % k)
         return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
 
@@ -221,7 +223,7 @@ class PrivateTraining:
         """What the datasheet, the summary and the report state about the guarantee."""
         return {
             "enabled": True,
-            **{k: v for k, v in asdict(self.cfg).items()},
+            **asdict(self.cfg),
             "epsilon_target": self.cfg.epsilon,
             "epsilon": epsilon_spent(self.accountant, self.cfg.delta),
             "noise_multiplier": self.noise_multiplier,

@@ -245,10 +245,17 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+AUTOENCODER_KEYS = ("vae_config", "state_dict", "shift", "scale")  # what an autoencoder checkpoint must hold
+
+
 def load_codec(path: str | os.PathLike, device: torch.device) -> LatentCodec:
+    return codec_from_checkpoint(load_checkpoint(path, required=AUTOENCODER_KEYS), device)
+
+
+def codec_from_checkpoint(ckpt: dict[str, Any], device: torch.device) -> LatentCodec:
+    """The LatentCodec of an autoencoder checkpoint dict (train_autoencoder's)."""
     from diffusers import AutoencoderKL
 
-    ckpt = load_checkpoint(path, required=("vae_config", "state_dict", "shift", "scale"))
     vae = AutoencoderKL.from_config(ckpt["vae_config"])
     vae.load_state_dict(ckpt["state_dict"])
     return LatentCodec(vae.to(device), ckpt["shift"], ckpt["scale"], ckpt["data_channels"])
@@ -451,7 +458,7 @@ def train_denoiser(
         loss = torch.zeros(())  # an empty Poisson batch (DP only) has no loss
         # DP batches may be split into physical chunks (privacy.dp.max_physical_batch); their per-example gradients
         # accumulate until the one DP step. Everything else is one chunk.
-        for part in (private.chunks(len(idx)) if private is not None else [slice(None)]) if len(idx) else []:
+        for part in private.chunks(len(idx)) if private is not None else [slice(None)]:
             with autocast(device, precision):
                 pred = denoise(forward, zt[part], t[part], y[part])
             part_loss = F.mse_loss(pred.float(), noise[part])

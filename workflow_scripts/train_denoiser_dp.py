@@ -8,14 +8,15 @@ import os
 from histodistill.accel import resolve_precision
 from histodistill.checkpoint import load_checkpoint, save_checkpoint
 from histodistill.dp import dp_config_from
-from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
+from histodistill.generator import AUTOENCODER_KEYS, DenoiserConfig, codec_from_checkpoint, train_denoiser
 from histodistill.io import NpyRows, atomic_write_bytes, load_npz
 from histodistill.workflow import run_job
 
 
 def main(smk, device):
     real = load_npz(smk.input.real, required=("train_labels", "n_classes"), only_required=True)
-    codec = load_codec(smk.input.autoencoder, device)
+    autoencoder = load_checkpoint(smk.input.autoencoder, required=AUTOENCODER_KEYS)  # read once: codec and its source
+    codec = codec_from_checkpoint(autoencoder, device)
     cfg = DenoiserConfig(
         **{**smk.params.denoiser, "block_out_channels": tuple(smk.params.denoiser["block_out_channels"])}
     )
@@ -33,16 +34,15 @@ def main(smk, device):
         dp=dp,
         init=init,
     )
-    budget = {**final["dp"], "public_pretraining": (init or {}).get("public"), "autoencoder": codec_source(smk)}
+    budget = {
+        **final["dp"],
+        "public_pretraining": (init or {}).get("public"),
+        "autoencoder": autoencoder.get("trained_on", {}),
+    }
     atomic_write_bytes(smk.output.budget, (json.dumps(budget, indent=2) + "\n").encode())
     save_checkpoint(smk.output.denoiser, final)
     if os.path.exists(smk.params.checkpoint):
         os.remove(smk.params.checkpoint)  # the final output supersedes the resume point
-
-
-def codec_source(smk) -> dict:
-    """What the autoencoder was trained on (public data, or a pretrained one), as its checkpoint records."""
-    return load_checkpoint(smk.input.autoencoder).get("trained_on", {})
 
 
 run_job(snakemake, main)  # noqa: F821
