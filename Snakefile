@@ -52,6 +52,8 @@ FIGURE_FILES = [
     *expand(f"{RESULTS}/figures/privacy_{{kind}}_{{subset}}.png", kind=["pairs", "dcr"], subset=PRIVACY_SUBSETS),
     f"{RESULTS}/figures/privacy_overview.png",
 ]
+if DP_ON:
+    FIGURE_FILES.append(f"{RESULTS}/figures/privacy_budget.png")
 TABLE_FILES = expand(
     f"{RESULTS}/tables/{{name}}", name=["methods.md", "methods.tex", "summary.html", "privacy.html", "config.html"]
 )

@@ -1,18 +1,20 @@
 """The utility-privacy curve of DP mode (issue 31): the DP preset at several ε on one dataset.
 
     .venv/bin/python benchmarks/dp_curve.py [--configs config.yaml] [--epsilons 1 4 10 inf] [--cores 2]
-        [--out docs/dp_curve_digits]
-    .venv/bin/python benchmarks/dp_curve.py --configs config.yaml configs/mnist5k.yaml --out docs/dp_curve_mnist5k
+        [--out docs/dp_curve_digits_16]
+    .venv/bin/python benchmarks/dp_curve.py --configs config.yaml configs/mnist5k.yaml --out docs/dp_curve_mnist5k_16
 
 For each ε it runs `snakemake --configfile {configs} configs/dp.yaml` with privacy.dp.epsilon = ε (results in
 results/{dataset}_{size}_dp{ε}; ε = inf clips without noise, the curve's non-private end on the same pipeline) and
 reads back, per ε:
 
-* the budget spent (generator/dp_budget.json: ε by the PRV accountant, σ, steps, q);
+* the budget spent (pool/dp_budget.json with the pool vote, else generator/dp_budget.json: ε by the PRV
+  accountant, DP-SGD's σ, steps, q, and the vote's σ);
 * pool label agreement: the share of pool images that the *non-private* run's real-trained embedder
   (results/{dataset}_{size}/embedder/convnet.pt, from `make run` or the mnist5k run) assigns to their sampled label.
-  The DP run's own embedder learnt from the pool and would agree with it by construction;
-* validation and test accuracy of infodist_plus, random_synthetic and random_real (tables/summary.csv);
+  The DP run's own embedder learnt from the pool and would agree with it by construction. In brackets: the same on
+  the images the pool vote kept (the whole pool without a vote);
+* validation and test accuracy of infodist_plus, kmeans, random_synthetic and random_real (tables/summary.csv);
 * the pool's pixel DCR share against its holdout null and the non-inferiority verdict (tables/privacy_pool.csv);
 * the denoising-loss membership attack on the generator (privacy/generator.json).
 
@@ -41,6 +43,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from histodistill.dp_figure import reference_lines_of, utility_privacy_figure  # noqa: E402
 from histodistill.workflow import config_with_defaults, dataset_id  # noqa: E402
 
 # what does not depend on ε (the public training, and the generator attack's overtrained control)
@@ -51,7 +54,7 @@ SHARED_OUTPUTS = (
     "generator/public_denoiser.pt",
     "generator/attack_control.pt",
 )
-METHODS = ("infodist_plus", "random_synthetic", "random_real", "full_real")
+METHODS = ("infodist_plus", "kmeans", "random_synthetic", "random_real", "full_real")
 
 
 def merged_config(configs: list[str], epsilon: float) -> dict:
@@ -79,11 +82,14 @@ def label_agreement(results: Path, reference_embedder: Path) -> float:
 
     images, labels = load_pool(sorted(str(p) for p in (results / "pool").glob("shard_*.npz")))
     model = load_embedder(reference_embedder, torch.device("cpu"))
-    return float((predict_logits(model, images, torch.device("cpu")).argmax(1) == labels).mean())
+    agree = predict_logits(model, images, torch.device("cpu")).argmax(1) == labels
+    keep = np.load(results / "pool" / "privacy_filter.npz")["keep"]  # all true without the pool vote
+    return float(agree.mean()), float(agree[keep].mean())
 
 
 def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
-    budget = json.loads((results / "generator" / "dp_budget.json").read_text())
+    composed = results / "pool" / "dp_budget.json"  # with the pool vote: DP-SGD and the vote composed
+    budget = json.loads((composed if composed.exists() else results / "generator" / "dp_budget.json").read_text())
     summary = pd.read_csv(results / "tables" / "summary.csv")
     pool = pd.read_csv(results / "tables" / "privacy_pool.csv")
     attack = json.loads((results / "privacy" / "generator.json").read_text())
@@ -91,9 +97,11 @@ def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
         "epsilon_target": epsilon,
         "epsilon": budget["epsilon"],
         "sigma": budget["noise_multiplier"],
+        "vote_sigma": (budget.get("vote") or {}).get("noise_multiplier", np.nan),
         "steps": budget["steps"],
         "sample_rate": budget["sample_rate"],
-        "label_agreement": label_agreement(results, reference_embedder) if reference_embedder.exists() else np.nan,
+        **dict(zip(("label_agreement", "kept_label_agreement"),
+                   label_agreement(results, reference_embedder) if reference_embedder.exists() else (np.nan, np.nan))),
         "generator_auc": attack["auc"],
         "generator_auc_lo": attack["auc_ci95"][0],
         "generator_auc_hi": attack["auc_ci95"][1],
@@ -115,13 +123,14 @@ def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
 
 def markdown(rows: pd.DataFrame, title: str, command: str) -> str:
     cells = [c for c in rows.columns if c.endswith("_test") and not c.startswith("full_real")]
-    lines = [title, "", f"Command: `{command}`", "", "| ε target | ε spent (PRV) | σ | pool label agreement | "
+    lines = [title, "", f"Command: `{command}`", "", "| ε target | ε spent (PRV) | σ (DP-SGD) | σ (vote) | pool (kept) label agreement | "
              + " | ".join(c.replace("_test", "").replace("_", " ") + " test %" for c in cells)
              + " | pool DCR share (null) | pool verdict | generator attack AUC [95 % CI] |",
-             "|" + "---|" * (7 + len(cells))]
+             "|" + "---|" * (8 + len(cells))]
     for _, r in rows.iterrows():
         lines.append(
-            f"| {r.epsilon_target:g} | {r.epsilon:.3f} | {r.sigma:.3f} | {100 * r.label_agreement:.1f} % | "
+            f"| {r.epsilon_target:g} | {r.epsilon:.3f} | {r.sigma:.3f} | {r.vote_sigma:.3f} | "
+            f"{100 * r.label_agreement:.1f} % ({100 * r.kept_label_agreement:.1f} %) | "
             + " | ".join(f"{r[c]:.1f} ± {r[c + '_sd']:.1f}" for c in cells)
             + f" | {r.pool_dcr:.3f} ({r.pool_null:.3f}) | {r.pool_verdict} | {r.generator_auc:.3f} "
             f"[{r.generator_auc_lo:.3f}, {r.generator_auc_hi:.3f}] |"
@@ -129,41 +138,12 @@ def markdown(rows: pd.DataFrame, title: str, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(rows: pd.DataFrame, path: Path, title: str, non_private: dict[str, float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    finite = rows["epsilon_target"].replace(math.inf, np.nan)
-    top = (finite.max() if finite.notna().any() else 10) * 3
-    x = rows["epsilon_target"].replace(math.inf, top)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for col, style in (("infodist_plus_ipc10_test", "o-"), ("random_synthetic_ipc10_test", "s--"),
-                       ("infodist_plus_ipc1_test", "o-"), ("random_synthetic_ipc1_test", "s--")):
-        if col in rows:
-            ax.errorbar(x, rows[col], yerr=rows[col + "_sd"], fmt=style, capsize=2, label=col.replace("_test", ""))
-    if "random_real_ipc1_test" in rows:
-        ax.axhline(rows["random_real_ipc1_test"].mean(), color="grey", ls=":", label="random_real_ipc1")
-    for name, value in non_private.items():
-        ax.axhline(value, color="black", ls="-.", lw=0.8, label=name)
-    ax.set_xscale("log")
-    ax.set_xticks(list(x), [("∞" if math.isinf(e) else f"{e:g}") for e in rows["epsilon_target"]])
-    ax.set_xlabel("ε (δ = 1e-5)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", default=["config.yaml"])
     ap.add_argument("--epsilons", nargs="+", type=float, default=[10.0, 4.0, 1.0, math.inf])
     ap.add_argument("--cores", default="2")
-    ap.add_argument("--out", default="docs/dp_curve_digits")
+    ap.add_argument("--out", default="docs/dp_curve_digits_16")
     args = ap.parse_args()
     out = REPO / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +185,8 @@ def main() -> None:
         hit = s[(s["method"] == "infodist_plus") & (s["ipc"].astype(str) == "10") & (s["model"] == "convnet")]
         if len(hit):
             non_private_lines["non-private run, infodist_plus_ipc10"] = 100 * float(hit["acc_mean"].iloc[0])
-    figure(table, out.with_suffix(".png"), title, non_private_lines)
+    lines = {**reference_lines_of(pd.read_csv(results / "tables" / "summary.csv")), **non_private_lines}
+    utility_privacy_figure(table, out.with_suffix(".png"), title, reference_lines=lines)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HistodistillError
@@ -47,6 +49,7 @@ class DPConfig:
     noise_multiplicity: int = 1
     trainable: str = "all"
     max_physical_batch: int = 0  # rows per forward/backward pass; 0 = the whole Poisson batch at once
+    vote_share: float = 0.0  # share of ε spent by the private nearest-neighbour vote on the pool (dp_vote); 0 = none
 
 
 # DP-LDM (Lyu et al. 2023) fine-tunes only the conditioning parts of a pre-trained denoiser: fewer noised coordinates.
@@ -79,6 +82,7 @@ def dp_config_from(block: dict[str, Any]) -> DPConfig | None:
         noise_multiplicity=int(block["noise_multiplicity"]),
         trainable=str(block.get("trainable", "all")),
         max_physical_batch=int(block.get("max_physical_batch", 0)),
+        vote_share=float(block.get("vote_share", 0.0)),
     )
 
 
@@ -90,26 +94,68 @@ def make_accountant(name: str):
     return PRVAccountant() if name == "prv" else RDPAccountant()
 
 
-def noise_multiplier_for(cfg: DPConfig, sample_rate: float, steps: int) -> float:
-    """σ such that `steps` Poisson-subsampled Gaussian steps at rate q spend cfg.epsilon at cfg.delta; ε = ∞ gives
-    σ = 0 (clipping without noise: the utility curve's non-private end, same pipeline)."""
+def _opacus_noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
     from opacus.accountants.utils import get_noise_multiplier
-
-    if math.isinf(cfg.epsilon):
-        return 0.0
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PRV's "optimal order" chatter
         return float(
             get_noise_multiplier(
-                target_epsilon=cfg.epsilon,
-                target_delta=cfg.delta,
+                target_epsilon=epsilon,
+                target_delta=delta,
                 sample_rate=sample_rate,
                 steps=steps,
-                accountant=cfg.accountant,
+                accountant=accountant,
                 epsilon_tolerance=0.005,
             )
         )
+
+
+def vote_noise_multiplier(cfg: DPConfig) -> float | None:
+    """σ of the pool vote's Gaussian mechanism (one release of a histogram of L2 sensitivity 1): the σ that alone
+    spends vote_share · ε at δ. None without a vote; 0 at ε = ∞."""
+    if cfg.vote_share <= 0:
+        return None
+    if math.isinf(cfg.epsilon):
+        return 0.0
+    return _opacus_noise_multiplier(cfg.vote_share * cfg.epsilon, cfg.delta, 1.0, 1, cfg.accountant)
+
+
+def composed_epsilon(history: list[tuple[float, float, int]], delta: float, accountant: str) -> float:
+    """ε at δ of a sequence of (σ, q, steps) runs of the (Poisson-subsampled) Gaussian mechanism, by the accountant."""
+    acc = make_accountant(accountant)
+    acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
+    return epsilon_spent(acc, delta)
+
+
+def noise_multiplier_for(cfg: DPConfig, sample_rate: float, steps: int) -> float:
+    """σ such that `steps` Poisson-subsampled Gaussian steps at rate q spend cfg.epsilon at cfg.delta, composed with
+    the pool vote where there is one (its σ fixed by `vote_noise_multiplier`; the DP-SGD σ is then found by bisection
+    so that both together spend ε); ε = ∞ gives σ = 0 (clipping without noise: the curve's non-private end)."""
+    if math.isinf(cfg.epsilon):
+        return 0.0
+    vote = vote_noise_multiplier(cfg)
+    if vote is None:
+        return _opacus_noise_multiplier(cfg.epsilon, cfg.delta, sample_rate, steps, cfg.accountant)
+    lo, hi = _opacus_noise_multiplier(cfg.epsilon, cfg.delta, sample_rate, steps, cfg.accountant), None
+    step = lo
+    while hi is None:  # the composition needs more noise than DP-SGD alone: find an upper bracket
+        step *= 2
+        if composed_epsilon([(lo + step, sample_rate, steps), (vote, 1.0, 1)], cfg.delta, cfg.accountant) <= cfg.epsilon:
+            hi = lo + step
+        elif step > 1e4:
+            raise HistodistillError(
+                f"privacy.dp.vote_share: {cfg.vote_share:g} of ε = {cfg.epsilon:g} leaves DP-SGD no budget; lower it"
+            )
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if composed_epsilon([(mid, sample_rate, steps), (vote, 1.0, 1)], cfg.delta, cfg.accountant) <= cfg.epsilon:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 1e-3 * hi:
+            break
+    return hi
 
 
 def epsilon_spent(accountant: Any, delta: float) -> float:
@@ -233,6 +279,7 @@ class PrivateTraining:
             "trainable_parameters": self.trainable,
             "sampling": "Poisson",
             "noise_rng": "seeded torch generator (not cryptographically secure)",
+            "vote_noise_multiplier": vote_noise_multiplier(self.cfg),
         }
 
 
@@ -293,6 +340,23 @@ def public_dataset_of(config: dict[str, Any]) -> str | None:
             return None
         return {"digits": "mnist5k", "mnist5k": "digits"}[config["dataset"]["name"]]
     return public
+
+
+def dp_curve_of(config: dict[str, Any], basedir: str | os.PathLike) -> list[str]:
+    """The utility-privacy curve drawn in a DP run's report figure (`figures.dp_curve`): `auto` = the workflow's
+    `docs/dp_curve_{dataset}_{size}.csv` (measured by benchmarks/dp_curve.py) where one exists, else none; a path;
+    or null. A list (empty or one path) so that it can serve as a rule's input."""
+    curve = config["figures"].get("dp_curve", "auto")
+    if curve is None:
+        return []
+    if curve == "auto":
+        name = config["dataset"]["id"] if config["dataset"]["name"] == "custom" else config["dataset"]["name"]
+        path = Path(basedir) / "docs" / f"dp_curve_{name}_{config['dataset']['size']}.csv"
+        return [str(path)] if path.exists() else []
+    if not Path(curve).exists():
+        raise HistodistillError(f"figures.dp_curve: {curve} does not exist; give a CSV of benchmarks/dp_curve.py, "
+                                "auto or null")
+    return [str(curve)]
 
 
 def dp_denoiser_settings(denoiser: dict[str, Any], dp: dict[str, Any]) -> dict[str, Any]:

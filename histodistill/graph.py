@@ -269,6 +269,17 @@ def build_graph(emb: np.ndarray, cfg: GraphConfig, where: str = "embeddings") ->
     return mutual_edges(graph) if cfg.hubness == "mutual" else graph
 
 
+def build_graph_among(emb: np.ndarray, kept: np.ndarray, cfg: GraphConfig, where: str = "embeddings") -> Graph:
+    """The class graph of the `kept` rows only (`build_graph` on them, its N their number), in the node ids of all
+    rows: a row left out is an isolated node, so community and edge files keep the class's numbering (DP mode's pool
+    vote keeps part of each class)."""
+    kept_rows = np.flatnonzero(np.asarray(kept, dtype=bool))
+    if len(kept) != len(emb):
+        raise HistodistillError(f"{where}: {len(kept)} keep flags for {len(emb)} images")
+    inner = build_graph(emb[kept_rows], cfg, where)
+    return Graph(len(emb), kept_rows[inner.source], kept_rows[inner.target], inner.weight)
+
+
 def write_edges(path: str | os.PathLike, graph: Graph) -> None:
     """Edge list as gzip-compressed TSV (source, target, weight); byte-reproducible (gzip mtime 0)."""
     text = io.StringIO()

@@ -163,6 +163,20 @@ THREAT_MODEL = (
 )
 
 
+def _vote_statement(dp: dict[str, Any]) -> str:
+    """The pool vote's part of the guarantee, where the run had one (rule dp_vote)."""
+    vote = dp.get("vote")
+    if not vote:
+        return ""
+    return (
+        f" The pool was narrowed by a private vote (Private Evolution's histogram): each training image voted for its "
+        f"nearest pool image of its class, the counts were released with Gaussian noise of σ = "
+        f"{vote['noise_multiplier']:.4f} (sensitivity 1), and each class kept its {100 * vote['keep']:g} % most voted "
+        f"images ({vote['kept']} of {vote['pool']}). ε above composes DP-SGD (alone {dp['epsilon_denoiser']:.3f}) "
+        f"and the vote (alone {vote['epsilon_alone']:.3f})."
+    )
+
+
 def _dp_statement(dp: dict[str, Any]) -> list[str]:
     """The datasheet's statement of a DP run's guarantee and of what it does not cover."""
     public = dp.get("public_pretraining") or {}
@@ -188,7 +202,8 @@ def _dp_statement(dp: dict[str, Any]) -> list[str]:
         f"Public data, outside the guarantee's scope: the autoencoder was trained on {autoencoder}"
         + (f", and the denoiser pre-trained on {public.get('dataset')} ({public.get('images')} images)" if public else "")
         + ". The embedder that chose these images was trained on the synthetic pool only (post-processing: no "
-        "budget). No filter or distiller read the train split.",
+        "budget). No filter or distiller read the train split."
+        + _vote_statement(dp),
         "",
         "Not covered: the decision to share or withhold this set (one bit per set) reads real images through the "
         "tests below; the audit reads real images and releases only its numbers; the noise came from a seeded, "

@@ -9,7 +9,7 @@ min_version("8.0")
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from histodistill.custom_data import source_fingerprint
-from histodistill.dp import dp_denoiser_settings, public_dataset_of
+from histodistill.dp import dp_curve_of, dp_denoiser_settings, public_dataset_of
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
     POOL_METHODS,
@@ -62,7 +62,10 @@ DP = config["privacy"]["dp"]
 DP_ON = DP["enabled"]
 PUBLIC = public_dataset_of(config)
 PUBLIC_PRETRAIN = DP_ON and PUBLIC is not None and DP["pretrain_denoiser"]
-DP_BUDGET = [f"{RESULTS}/generator/dp_budget.json"] if DP_ON else []
+DP_VOTE = DP_ON and DP["vote_share"] > 0
+# the whole run's guarantee: DP-SGD's alone, or composed with the pool vote's release (rule dp_vote)
+DP_BUDGET = [f"{RESULTS}/{'pool' if DP_VOTE else 'generator'}/dp_budget.json"] if DP_ON else []
+DP_CURVE = dp_curve_of(config, workflow.basedir) if DP_ON else []
 
 # The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
 USES_POOL = bool(set(config["select"]["methods"]) & set(POOL_METHODS)) or bool(ABLATION)

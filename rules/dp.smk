@@ -1,11 +1,11 @@
-# DP mode (privacy.dp.enabled): these rules replace train_autoencoder, train_denoiser and train_embedder. Nothing here
-# reads the private train split except the DP-SGD training itself, whose every step is counted by the accountant.
+# DP mode (privacy.dp.enabled): these rules replace train_autoencoder, train_denoiser, train_embedder and the privacy
+# filter. Nothing here reads the private train split except the DP-SGD training and the pool vote (privacy.dp.
+# vote_share), whose every release is counted by the accountant.
 
 
 ruleorder: train_autoencoder_public > train_autoencoder
 ruleorder: train_denoiser_dp > train_denoiser
 ruleorder: train_embedder_on_pool > train_embedder
-ruleorder: privacy_filter_off > privacy_filter
 
 
 rule public_data:
@@ -130,17 +130,107 @@ rule train_embedder_on_pool:
         "../workflow_scripts/train_embedder_on_pool.py"
 
 
-rule privacy_filter_off:
-    # The filter is refused in DP mode; the selectors' keep flags (all true) come from the pool alone, so that no
-    # file computed from the private split lies upstream of a selected set.
+if DP_VOTE:
+
+    ruleorder: dp_vote > privacy_filter
+
+    # Private Evolution's vote (histodistill/dp_vote.py): each private training image votes for its nearest pool
+    # image of its class in the pool embedder's features; the counts are released with Gaussian noise (a share of ε,
+    # composed with DP-SGD by the accountant) and each class keeps its most voted images.
+    rule dp_vote:
+        input:
+            shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+            embeddings=f"{RESULTS}/embeddings/{NET}.npy",
+            labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
+            embedder=[] if NET == "pixels" else [f"{RESULTS}/embedder/{NET}.pt"],
+            train_images=f"{RESULTS}/data/train_images.npy",
+            real=f"{RESULTS}/data/real.npz",
+            denoiser_budget=f"{RESULTS}/generator/dp_budget.json",
+        output:
+            keep=f"{RESULTS}/pool/privacy_filter.npz",
+            removed=f"{RESULTS}/tables/privacy_filter.csv",
+            budget=f"{RESULTS}/pool/dp_budget.json",
+        log:
+            f"{RESULTS}/logs/dp_vote.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/dp_vote.tsv"
+        conda:
+            "../envs/histodistill.yaml"
+        resources:
+            gpu=1,
+        params:
+            dp=DP,
+            ipc=max(config["select"]["ipc"]),
+            seed=config["generator"]["seed"],
+        script:
+            "../workflow_scripts/dp_vote.py"
+
+    ruleorder: build_graph_kept > build_graph
+
+    # The class graphs among the images the vote kept (the rest isolated nodes): the communities, hubs and walks of
+    # infodist and infodist_plus then describe the kept pool, not images the selection may no longer take.
+    rule build_graph_kept:
+        input:
+            unpack(graph_embeddings),
+            keep=f"{RESULTS}/pool/privacy_filter.npz",
+        output:
+            expand(f"{RESULTS}/graph/{{{{gkey}}}}/class_{{c}}.edges.tsv.gz", c=CLASSES),
+        log:
+            f"{RESULTS}/logs/build_graph_kept_{{gkey}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/build_graph_kept_{{gkey}}.tsv"
+        wildcard_constraints:
+            gkey=r"(convnet|resnet18|pixels)(\+[A-Za-z0-9]+)?",
+        priority: 45
+        conda:
+            "../envs/histodistill.yaml"
+        threads: 1
+        params:
+            graph=lambda wc: graph_settings(config, wc.gkey),
+            classes=CLASSES,
+        script:
+            "../workflow_scripts/build_graph_kept.py"
+
+else:
+
+    ruleorder: privacy_filter_off > privacy_filter
+
+    rule privacy_filter_off:
+        # The filter is refused in DP mode; the selectors' keep flags (all true) come from the pool alone, so that no
+        # file computed from the private split lies upstream of a selected set.
+        input:
+            shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        output:
+            keep=f"{RESULTS}/pool/privacy_filter.npz",
+            removed=f"{RESULTS}/tables/privacy_filter.csv",
+        log:
+            f"{RESULTS}/logs/privacy_filter_off.log",
+        conda:
+            "../envs/histodistill.yaml"
+        script:
+            "../workflow_scripts/privacy_filter_off.py"
+
+
+# The report's utility-privacy figure: this run's accuracy at its ε, over the curve measured at several ε
+# (figures.dp_curve; benchmarks/dp_curve.py), with random real at IPC 1 as the line to beat.
+rule figure_privacy_budget:
     input:
-        shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
+        summary=f"{RESULTS}/tables/summary.csv",
+        budget=DP_BUDGET,
+        curve=DP_CURVE,
     output:
-        keep=f"{RESULTS}/pool/privacy_filter.npz",
-        removed=f"{RESULTS}/tables/privacy_filter.csv",
+        report(
+            f"{RESULTS}/figures/privacy_budget.png",
+            caption="../report/privacy_budget.rst",
+            category="4. Privacy",
+            subcategory="differential privacy",
+        ),
     log:
-        f"{RESULTS}/logs/privacy_filter_off.log",
+        f"{RESULTS}/logs/figure_privacy_budget.log",
     conda:
         "../envs/histodistill.yaml"
+    params:
+        figures=FIGURES,
+        dataset=DS,
     script:
-        "../workflow_scripts/privacy_filter_off.py"
+        "../workflow_scripts/figure_privacy_budget.py"

@@ -38,6 +38,24 @@ def pld_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
     return float(acc.get_epsilon(delta))
 
 
+def pld_composed(history: list[tuple[float, float, int]], delta: float) -> float:
+    """ε of runs of (σ, q, steps) Poisson-subsampled Gaussian steps composed, by dp-accounting's PLD accountant."""
+    from dp_accounting import pld
+
+    events = [
+        dp_accounting.SelfComposedDpEvent(
+            dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
+            if q < 1
+            else dp_accounting.GaussianDpEvent(sigma),
+            steps,
+        )
+        for sigma, q, steps in history
+    ]
+    acc = pld.PLDAccountant(value_discretization_interval=1e-4)
+    acc.compose(dp_accounting.ComposedDpEvent(events))
+    return float(acc.get_epsilon(delta))
+
+
 CASES = [(1.06, 0.0648, 600, 1e-5), (6.0, 0.0648, 600, 1e-5), (2.0, 0.26, 300, 1e-4), (0.8, 0.01, 1000, 1e-5)]
 
 
@@ -77,6 +95,59 @@ def test_calibrated_noise_spends_the_target_epsilon_by_the_independent_accountan
     sigma = noise_multiplier_for(cfg, q, steps)
     spent = pld_epsilon(sigma, q, steps, cfg.delta)
     assert epsilon - 0.1 <= spent <= epsilon + 0.01
+
+
+@pytest.mark.parametrize("epsilon, q", [(1.0, 1.0), (10.0, 1.0), (10.0, 0.36)])
+def test_the_vote_and_dp_sgd_together_spend_the_target_by_the_independent_accountant(epsilon, q):
+    from histodistill.dp import composed_epsilon, vote_noise_multiplier
+
+    cfg, steps = DPConfig(epsilon=epsilon, delta=1e-5, vote_share=0.5), 30
+    vote, sgd = vote_noise_multiplier(cfg), noise_multiplier_for(cfg, q, steps)
+    # the vote alone spends its share; both together the target (dp-accounting's PLD, not Opacus)
+    assert pld_composed([(vote, 1.0, 1)], cfg.delta) == pytest.approx(0.5 * epsilon, abs=0.02 * epsilon)
+    together = pld_composed([(sgd, q, steps), (vote, 1.0, 1)], cfg.delta)
+    assert epsilon - 0.05 * epsilon <= together <= epsilon + 0.01
+    assert composed_epsilon([(sgd, q, steps), (vote, 1.0, 1)], cfg.delta, "prv") == pytest.approx(together, abs=0.02)
+    assert sgd > noise_multiplier_for(DPConfig(epsilon=epsilon, delta=1e-5), q, steps)  # DP-SGD gets less of ε
+
+
+def test_each_private_image_votes_once_for_its_nearest_pool_image_of_its_own_class():
+    from histodistill.dp_vote import nearest_pool_votes
+
+    pool = np.array([[0.0], [10.0], [20.0], [0.5], [30.0]])
+    pool_labels = np.array([0, 0, 0, 1, 1])
+    private = np.array([[1.0], [2.0], [11.0], [19.0], [29.0], [1.0]])
+    private_labels = np.array([0, 0, 0, 0, 1, 1])
+    # class 0: 1 and 2 -> 0; 11 -> 10; 19 -> 20. class 1: 29 -> 30; 1 -> 0.5 (pool row 0 is nearer but of class 0)
+    np.testing.assert_array_equal(nearest_pool_votes(private, private_labels, pool, pool_labels), [2, 1, 1, 1, 1])
+
+
+def test_one_private_image_more_or_less_moves_one_count_by_one():
+    from histodistill.dp_vote import nearest_pool_votes
+
+    rng = np.random.default_rng(0)
+    pool, pool_labels = rng.normal(size=(60, 5)), np.repeat(np.arange(3), 20)
+    private, private_labels = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    full = nearest_pool_votes(private, private_labels, pool, pool_labels)
+    assert full.sum() == 40
+    for i in range(40):
+        without = nearest_pool_votes(np.delete(private, i, 0), np.delete(private_labels, i), pool, pool_labels)
+        diff = full - without
+        assert np.abs(diff).sum() == 1 and diff.max() == 1  # L2 sensitivity 1: the Gaussian mechanism's premise
+
+
+def test_the_vote_keeps_each_classs_most_voted_share_with_ties_to_the_lower_index_and_the_ipc_floor():
+    from histodistill.dp_vote import keep_most_voted, noisy_votes
+
+    noisy = np.array([5.0, 1.0, 3.0, 3.0, 0.0, 2.0])
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(keep_most_voted(noisy, labels, 0.5, 1), [1, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(keep_most_voted(noisy, labels, 0.5, 3), [1, 0, 1, 1, 1, 1])
+    with pytest.raises(HistodistillError, match="privacy.dp.vote_keep"):
+        keep_most_voted(noisy, labels, 0.0, 1)
+    counts = np.arange(20000) % 4
+    np.testing.assert_array_equal(noisy_votes(counts, 0.0, 1), counts)
+    assert np.std(noisy_votes(counts, 2.5, 1) - counts) == pytest.approx(2.5, rel=0.03)
 
 
 class _Tiny(nn.Module):
@@ -329,7 +400,7 @@ def _dp_smoke_config(tmp_path):
 
     return write_config(
         tmp_path,
-        privacy={"dp": {"enabled": True, "epsilon": 10, "steps": 6, "batch_size": 32}},
+        privacy={"dp": {"enabled": True, "epsilon": 10, "steps": 6, "batch_size": 32, "vote_share": 0.5}},
         select={"privacy_filter": {"enabled": False}, "methods": ["infodist_plus", "random_synthetic", "random_real"]},
     )
 
@@ -353,13 +424,21 @@ def test_dp_smoke_run_states_its_budget_shares_no_real_images_and_reads_the_trai
             rule = line.split()[1].rstrip(":")
         elif line.startswith("input:") and rule:
             upstream[rule] = line
-    assert {"train_denoiser_dp", "train_autoencoder_public", "train_embedder_on_pool", "privacy_filter_off"} <= set(upstream)
+    assert {"train_denoiser_dp", "train_autoencoder_public", "train_embedder_on_pool", "dp_vote"} <= set(upstream)
     readers = {r for r, inputs in upstream.items() if any(f in inputs for f in PRIVATE_FILES)}
-    assert readers == {"train_denoiser_dp"}
+    assert readers == {"train_denoiser_dp", "dp_vote"}  # both counted by the accountant
 
     snakemake(config, check=True)
-    budget = json.loads((results / "generator" / "dp_budget.json").read_text())
-    assert 0 < budget["epsilon"] <= 10 + 1e-6 and budget["steps"] == 6
+    budget = json.loads((results / "pool" / "dp_budget.json").read_text())
+    denoiser = json.loads((results / "generator" / "dp_budget.json").read_text())
+    # the run's ε composes DP-SGD and the vote, by the independent accountant too
+    independent = pld_composed(
+        [(denoiser["noise_multiplier"], denoiser["sample_rate"], 6), (budget["vote"]["noise_multiplier"], 1.0, 1)], 1e-5
+    )
+    assert budget["epsilon"] == pytest.approx(independent, abs=0.02) and budget["epsilon"] <= 10 + 0.01
+    assert denoiser["epsilon"] < budget["epsilon"] and budget["steps"] == 6
+    kept = np.load(results / "pool" / "privacy_filter.npz")["keep"]
+    assert kept.sum() == budget["vote"]["kept"] < len(kept)
     assert budget["sample_rate"] == pytest.approx(32 / budget["n_private"])
     assert budget["autoencoder"]["public"] == "mnist5k" and budget["public_pretraining"]["dataset"] == "mnist5k"
     assert load_checkpoint(results / "embedder" / "convnet.pt")["trained_on"] == "synthetic pool"
@@ -373,6 +452,44 @@ def test_dp_smoke_run_states_its_budget_shares_no_real_images_and_reads_the_trai
     for package in (results / "share").glob("*/datasheet.md"):
         sheet = package.read_text()
         assert f"ε = {budget['epsilon']:.3f}" in sheet and "No formal privacy guarantee" not in sheet
+        assert f"Gaussian noise of σ = {budget['vote']['noise_multiplier']:.4f}" in sheet  # the vote's share stated
+    # the report's utility-privacy figure is among `snakemake figures`' targets in DP mode, and draws
+    figure = results / "figures" / "privacy_budget.png"
+    snakemake(config, str(figure), check=True)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_report_figure_reads_this_runs_summary_and_the_shipped_curve_of_its_dataset(tmp_path):
+    import pandas as pd
+
+    from histodistill.dp import dp_curve_of
+    from histodistill.dp_figure import reference_lines_of, run_point
+
+    config = {"dataset": {"name": "digits", "size": 8}, "figures": {"dp_curve": "auto"}}
+    assert dp_curve_of(config, tmp_path) == []  # nothing measured for digits at 8 px
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "dp_curve_digits_16.csv").write_text("epsilon_target\n10\n")
+    assert dp_curve_of(config, tmp_path) == []  # another size's curve is not this run's
+    (tmp_path / "docs" / "dp_curve_digits_8.csv").write_text("epsilon_target\n10\n")
+    assert dp_curve_of(config, tmp_path) == [str(tmp_path / "docs" / "dp_curve_digits_8.csv")]
+    assert dp_curve_of({**config, "figures": {"dp_curve": None}}, tmp_path) == []
+    with pytest.raises(HistodistillError, match=r"^figures\.dp_curve: .*missing\.csv does not exist"):
+        dp_curve_of({**config, "figures": {"dp_curve": str(tmp_path / "missing.csv")}}, tmp_path)
+
+    summary = pd.DataFrame(
+        [
+            ("infodist_plus", "10", "convnet", 0.655, 0.025),
+            ("infodist_plus", "10", "resnet18", 0.10, 0.0),  # another model: not this figure's
+            ("random_real", "1", "convnet", 0.683, 0.026),
+            ("random_real", "10", "convnet", 0.936, 0.009),
+            ("random_real", "1", "resnet18", 0.20, 0.0),
+        ],
+        columns=["method", "ipc", "model", "acc_mean", "acc_std"],
+    )
+    point = run_point(summary, {"epsilon_target": 10.0, "epsilon": 9.99})
+    assert point["epsilon"] == 9.99 and point["infodist_plus_ipc10_test"] == pytest.approx(65.5)
+    assert point["infodist_plus_ipc10_test_sd"] == pytest.approx(2.5)
+    assert reference_lines_of(summary) == {"random_real_ipc1": pytest.approx(68.3)}
 
 
 def test_public_digits_are_framed_as_the_private_dataset_frames_its_digits():

@@ -212,3 +212,24 @@ def test_hubness_is_a_graph_setting_the_config_accepts_and_the_default_graph_doe
     cfg["graph"]["hubness"] = "snn"
     with pytest.raises(HistodistillError, match="graph.hubness.*snn"):
         check_schema(cfg, REPO / "schemas" / "config.schema.yaml")
+
+
+@pytest.mark.parametrize("cfg", [GraphConfig(), GraphConfig(knn=3)])
+def test_the_graph_among_kept_rows_is_the_kept_rows_own_graph_in_the_class_numbering(cfg):
+    from histodistill.graph import build_graph_among
+
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(12, 4))
+    kept = np.array([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1], dtype=bool)
+    graph = build_graph_among(emb, kept, cfg)
+    assert graph.n_nodes == 12
+    removed = set(np.flatnonzero(~kept).tolist())
+    assert not (set(graph.source.tolist()) | set(graph.target.tolist())) & removed
+    # oracle: the graph of the kept rows alone (N = 8 for the 1/N threshold), its node i being kept row i
+    own = build_graph(emb[kept], cfg)
+    rows = np.flatnonzero(kept)
+    theirs = sorted(zip(rows[own.source].tolist(), rows[own.target].tolist(), own.weight.round(12).tolist()))
+    ours = sorted(zip(graph.source.tolist(), graph.target.tolist(), graph.weight.round(12).tolist()))
+    assert ours == theirs and len(ours) > 0
+    with pytest.raises(HistodistillError, match="keep flags"):
+        build_graph_among(emb, kept[:5], cfg)

@@ -1,0 +1,56 @@
+"""Rule dp_vote (DP mode, privacy.dp.vote_share > 0): the private nearest-neighbour vote on the pool, released with
+Gaussian noise; each class keeps its most voted images. Writes the keep flags and the run's composed budget."""
+
+import json
+import logging
+
+import numpy as np
+
+from histodistill.dp import composed_epsilon, dp_config_from, vote_noise_multiplier
+from histodistill.dp_vote import keep_most_voted, nearest_pool_votes, noisy_votes
+from histodistill.embed import embed, load_embedder
+from histodistill.io import atomic_write_bytes, load_npz, save_npz
+from histodistill.select import removed_per_class
+from histodistill.workflow import run_job
+
+VOTE_SEED_OFFSET = 104729  # the vote's noise stream, apart from every other seeded draw of the run
+
+
+def main(smk, device):
+    log = logging.getLogger("histodistill")
+    cfg = dp_config_from(smk.params.dp)
+    pool_emb = np.load(smk.input.embeddings)
+    labels = np.load(smk.input.labels)
+    real = load_npz(smk.input.real, required=("train_labels",), only_required=True)
+    model = load_embedder(smk.input.embedder[0], device) if smk.input.embedder else None
+    private_emb = embed(np.load(smk.input.train_images), model, device)
+    votes = nearest_pool_votes(private_emb, real["train_labels"], pool_emb, labels)
+    sigma = vote_noise_multiplier(cfg)
+    noisy = noisy_votes(votes, sigma, smk.params.seed + VOTE_SEED_OFFSET)
+    keep = keep_most_voted(noisy, labels, float(smk.params.dp["vote_keep"]), smk.params.ipc)
+    denoiser = json.load(open(smk.input.denoiser_budget))
+    history = [(denoiser["noise_multiplier"], denoiser["sample_rate"], denoiser["steps"]), (sigma, 1.0, 1)]
+    budget = {
+        **denoiser,
+        "epsilon": composed_epsilon(history, cfg.delta, cfg.accountant),
+        "epsilon_denoiser": denoiser["epsilon"],
+        "vote": {
+            "noise_multiplier": sigma,
+            "share": cfg.vote_share,
+            "keep": float(smk.params.dp["vote_keep"]),
+            "epsilon_alone": composed_epsilon([(sigma, 1.0, 1)], cfg.delta, cfg.accountant),
+            "kept": int(keep.sum()),
+            "pool": int(len(keep)),
+            "voters": int(votes.sum()),
+        },
+    }
+    log.info(
+        "vote: %d private images over %d pool images, σ = %.4f; kept %d; ε = %.3f in all (denoiser %.3f)",
+        votes.sum(), len(votes), sigma, keep.sum(), budget["epsilon"], denoiser["epsilon"],
+    )
+    save_npz(smk.output.keep, keep=keep, labels=labels)
+    atomic_write_bytes(smk.output.removed, removed_per_class(labels, keep, {"dp_vote": ~keep}).to_csv(index=False).encode())
+    atomic_write_bytes(smk.output.budget, (json.dumps(budget, indent=2) + "\n").encode())
+
+
+run_job(snakemake, main)  # noqa: F821
