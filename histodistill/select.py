@@ -23,7 +23,7 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # way (tests/test_select.py checks it on real Infomap output): the rank option does not change `infodist`. The
 # picks of `community_prototypes` (infodist_plus) are the orders that differ: the medoid (by embedding) and part_hub
 # (by a walk confined to a k-means part) and part_typical (by the density of the class around each image).
-PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub", "part_typical")
+PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub", "part_typical", "facility")
 TYPICALITY_NEIGHBOURS = 20  # TypiClust's k (Hacohen et al. 2022)
 PROTOTYPE_QUOTAS = ("size", "flow", "equal")
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
@@ -233,6 +233,9 @@ def community_prototypes(
     merge: bool = True,
     seed: int = 0,
     graph: Graph | None = None,
+    certainty: np.ndarray | None = None,
+    certainty_weight: float = 1.0,
+    kernel: str = "heat",
 ) -> np.ndarray:
     """`infodist_plus`: representatives of the Infomap communities of one class (node ids of `communities`, rows of
     `emb` in node order).
@@ -246,13 +249,17 @@ def community_prototypes(
     most visited node of a walk on its own subgraph of `graph`, the class graph the communities come from), or its
     `part_typical`s (the same parts; each gives its image of highest `typicality` within the class, as TypiClust).
     With B = 1 and `merge`, the group is the whole class: its medoid, or its most visited node (the paper's pick when
-    the class is one module)."""
+    the class is one module). `facility` instead picks the whole class's set at once: certainty-weighted facility
+    location (histodistill.facility; `certainty` = the embedder's probability of each row's own label, rows of
+    `emb`) with the groups' quotas as a partition matroid."""
     if pick not in PROTOTYPE_PICKS:
         raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
     if quota not in PROTOTYPE_QUOTAS:
         raise HistodistillError(f"select.infodist_plus.quota: unknown {quota!r}; use one of {list(PROTOTYPE_QUOTAS)}")
     if pick == "part_hub" and graph is None:
         raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graph")
+    if pick == "facility" and certainty is None:
+        raise HistodistillError("select.infodist_plus.pick: facility needs the embedder's certainty of every image")
     df = communities.sort_values("node", kind="stable").reset_index(drop=True)
     nodes = df["node"].to_numpy()
     if budget > len(nodes):
@@ -280,6 +287,14 @@ def community_prototypes(
             q[i] += max(0, extra)
     else:
         q = proportional_quota(sizes if quota == "size" else flows, sizes, budget)
+    if pick == "facility":
+        from .facility import certainty_weight_for, greedy_facility_location, similarity
+
+        p = np.asarray(certainty, dtype=np.float64)[nodes]
+        lam = certainty_weight_for(len(nodes), budget, certainty_weight)
+        quota_of = {int(g): int(c) for g, c in zip(gids, q)}
+        rows = greedy_facility_location(similarity(x, kernel), p, budget, lam, groups=groups, quota=quota_of)
+        return nodes[np.sort(rows)].astype(np.int64)
     chosen: list[int] = []
     for g, count in zip(gids, q):
         rows = np.where(groups == g)[0]

@@ -126,6 +126,9 @@ def prototype_indices(
     merge: bool = True,
     seed: int = 0,
     graph_files: list[str] | None = None,
+    certainty: np.ndarray | None = None,
+    certainty_weight: float = 1.0,
+    kernel: str = "heat",
 ) -> np.ndarray:
     """Global pool indices chosen by `infodist_plus` (community file c holds class c, and edge list c, needed by the
     `part_hub` pick, its graph; `emb` holds every pool image's embedding in pool order); with a keep-mask, among the
@@ -139,6 +142,10 @@ def prototype_indices(
                 raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graphs' edge lists")
             graph = read_edges(graph_files[c])
             check_class_nodes(graph_files[c], graph.n_nodes, c, len(class_nodes))
-        return community_prototypes(class_emb, df, ipc, pick, quota, merge, seed=seed + c, graph=graph)
+        class_certainty = None if certainty is None else np.asarray(certainty)[class_nodes]
+        return community_prototypes(
+            class_emb, df, ipc, pick, quota, merge, seed=seed + c, graph=graph, certainty=class_certainty,
+            certainty_weight=certainty_weight, kernel=kernel,
+        )
 
     return _select_from_communities(labels, community_files, ipc, keep, select_class, "infodist_plus")

@@ -48,6 +48,12 @@ SUBSETS = subset_names(config)
 GRAPH_KEYS = graph_keys(config)
 ABLATION = ablation_variants(config)
 PLUS = plus_settings(config)
+# the embedder's certainty of every pool image, where infodist_plus weighs it (pick facility, or the certainty gate)
+PLUS_CERTAINTY = (
+    [f"{RESULTS}/embedder/{NET}.pt"]
+    if NET != "pixels" and (PLUS["pick"] == "facility" or PLUS["certainty_gate"] > 0)
+    else []
+)
 SAMPLE_GRIDS = [s for s in SUBSETS if not s.startswith(("full_real", "random_real", "infodist-"))]
 # `snakemake figures`: plotting settings live in config["figures"] and reach only figure and report rules.
 FIGURES = config["figures"]

@@ -49,6 +49,7 @@ rule select_infodist_plus:
         communities=expand(f"{RESULTS}/communities/{NET}+plus/class_{{c}}.tsv", c=CLASSES),
         edges=expand(f"{RESULTS}/graph/{NET}+plus/class_{{c}}.edges.tsv.gz", c=CLASSES),
         keep=f"{RESULTS}/pool/privacy_filter.npz",
+        embedder=PLUS_CERTAINTY,
     output:
         f"{RESULTS}/subsets/infodist_plus_ipc{{ipc}}.npz",
     log:
@@ -63,6 +64,7 @@ rule select_infodist_plus:
         quota=PLUS["quota"],
         merge=PLUS["merge"],
         seed=config["select"]["baseline_seed"],
+        certainty={k: PLUS[k] for k in ("certainty_weight", "kernel", "certainty_gate")},
     script:
         "../workflow_scripts/select_infodist_plus.py"
 

@@ -1,11 +1,12 @@
 """Rule select_infodist_plus: representatives of the Infomap communities (the project's selector, not the paper's),
-among the pool images the privacy filter keeps."""
+among the pool images the privacy filter keeps; with pick `facility` or the certainty gate, weighed by the embedder's
+certainty of each image's own label."""
 
 import numpy as np
 
-from histodistill.io import check_embedding_file
 from histodistill.errors import HistodistillError
-from histodistill.io import load_npy, load_npz
+from histodistill.facility import gate_pool
+from histodistill.io import check_embedding_file, load_npy, load_npz
 from histodistill.pool import load_pool
 from histodistill.subsets import prototype_indices, save_subset
 from histodistill.workflow import run_job
@@ -19,6 +20,18 @@ def main(smk, device):
     check_embedding_file(smk.input.embeddings, emb, len(images))
     keep = load_npz(smk.input.keep, required=("keep",))["keep"]
     p = smk.params
+    certainty = None
+    if smk.input.embedder:
+        from scipy.special import softmax
+
+        from histodistill.embed import load_embedder
+        from histodistill.train import predict_logits
+
+        prob = softmax(predict_logits(load_embedder(smk.input.embedder[0], device), images, device), axis=1)
+        certainty = prob[np.arange(len(labels)), labels]
+        if p.certainty["certainty_gate"] > 0:
+            correct = prob.argmax(1) == labels
+            keep = gate_pool(certainty, correct, labels, keep, p.certainty["certainty_gate"], int(smk.wildcards.ipc))
     idx = prototype_indices(
         labels,
         emb,
@@ -30,6 +43,9 @@ def main(smk, device):
         p.merge,
         p.seed,
         graph_files=list(smk.input.edges),
+        certainty=certainty,
+        certainty_weight=p.certainty["certainty_weight"],
+        kernel=p.certainty["kernel"],
     )
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 
