@@ -106,7 +106,7 @@ def main() -> None:
     predicted = prob.argmax(1)
     print(f"the embedder agrees with the label of {100 * (predicted == labels)[keep].mean():.1f} % of the kept pool")
     rows = []
-    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg):
+    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg, label_probability):
         rows.append(
             {
                 "variant": name,

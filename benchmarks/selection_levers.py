@@ -102,12 +102,41 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     # each k-means part of a group gives its most typical image (TypiClust's density within the class)
     "plus-knn10-part_typical-size-merge": ("plus", {"knn": 10}, {"pick": "part_typical"}),
     "plus-paper-part_typical-size-merge": ("plus", {"knn": None}, {"pick": "part_typical"}),
+    # certainty-weighted facility location over the class (issue #32): the communities' size quotas as a matroid
+    "plus-knn10-facility-c0": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.0}),
+    "plus-knn10-facility-c1": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 1.0}),
+    "plus-knn10-facility-c4": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 4.0}),
+    "plus-knn10-facility_free-c0": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.0, "quota": "free"}),
+    "plus-knn10-facility_free-c0.25": (
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 0.25, "quota": "free"},
+    ),
+    "plus-knn10-facility_free-c0.5": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.5, "quota": "free"}),
+    "plus-knn10-facility_free-c1": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 1.0, "quota": "free"}),
+    "plus-knn10-facility_free-c4": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 4.0, "quota": "free"}),
+    "plus-knn10-facility_tophat-c0": (  # ProbCover's ball coverage, the ablation of the kernel
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 0.0, "kernel": "tophat"},
+    ),
     "plus-paperls-k=ipc-hub": (
         "plus",
         {"knn": None, "hubness": "local_scaling"},
         {"modules": "ipc", "pick": "hub", "quota": "equal"},
     ),
 }
+
+
+def pool_certainty(embedder: Path, images: np.ndarray, labels: np.ndarray, device: torch.device) -> np.ndarray:
+    """The run's embedder's softmax probability of each pool image's own label (what the `facility` pick weighs)."""
+    from scipy.special import softmax
+
+    from histodistill.embed import load_embedder
+    from histodistill.train import predict_logits
+
+    prob = softmax(predict_logits(load_embedder(embedder, device), images, device), axis=1)
+    return prob[np.arange(len(labels)), labels]
 
 
 def class_graphs(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, Graph]:
@@ -121,8 +150,11 @@ def class_communities(graphs: dict[int, Graph], cfg: dict, modules: int | None) 
     return {c: find_communities(g, trials, seed, modules) for c, g in graphs.items()}
 
 
-def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, seed: int, graphs=None) -> np.ndarray:
-    """Global pool indices, class by class, among the kept images (as the workflow's selection rules)."""
+def select(
+    kind: str, settings: dict, ipc: int, emb, labels, keep, communities, seed: int, graphs=None, certainty=None
+) -> np.ndarray:
+    """Global pool indices, class by class, among the kept images (as the workflow's selection rules); `certainty`
+    (the embedder's probability of each pool image's own label) for the `facility` pick."""
     chosen = []
     for c in np.unique(labels):
         nodes = np.where(labels == c)[0]
@@ -140,13 +172,15 @@ def select(kind: str, settings: dict, ipc: int, emb, labels, keep, communities, 
             else:
                 prototype = {k: v for k, v in settings.items() if k != "modules"}
                 graph = graphs[int(c)] if graphs else None
+                if prototype.get("pick") == "facility":
+                    prototype["certainty"] = np.asarray(certainty)[nodes]
                 local = community_prototypes(e, df, ipc, seed=seed + int(c), graph=graph, **prototype)
         chosen.append(nodes[np.asarray(local)])
     return np.concatenate(chosen)
 
 
 def variant_selections(
-    variants: list[str], ipcs: list[int], emb, labels: np.ndarray, keep: np.ndarray, cfg: dict
+    variants: list[str], ipcs: list[int], emb, labels: np.ndarray, keep: np.ndarray, cfg: dict, certainty=None
 ) -> Iterator[tuple[str, int, np.ndarray]]:
     """(variant, IPC, global pool indices) for every variant and IPC, in that order; each graph and each set of
     communities is built once and shared by the variants that use it."""
@@ -163,7 +197,7 @@ def variant_selections(
             if kind in ("paper", "plus") and (key, mods) not in communities:
                 communities[key, mods] = class_communities(graphs[key], cfg, mods)
             yield name, ipc, select(
-                kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key)
+                kind, settings, ipc, emb, labels, keep, communities.get((key, mods)), seed, graphs.get(key), certainty
             )
 
 
@@ -283,7 +317,10 @@ def main() -> None:
     done: dict[tuple[int, ...], list[dict]] = {}  # a selection another variant already made is not retrained
     seen: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
     rows = []
-    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg):
+    certainty = None
+    if any(VARIANTS[v][2].get("pick") == "facility" for v in args.variants):
+        certainty = pool_certainty(args.results / "embedder" / f"{cfg['embed']['net']}.pt", images, labels, device)
+    for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg, certainty):
         start = time.perf_counter()
         key_idx = tuple(sorted(idx.tolist()))
         results = done.get(key_idx) or evaluate_subset(

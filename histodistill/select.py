@@ -25,7 +25,7 @@ RANKS = ("modular_centrality", "flow", "enter_flow", "exit_flow")
 # (by a walk confined to a k-means part) and part_typical (by the density of the class around each image).
 PROTOTYPE_PICKS = ("medoid", "hub", "local_hub", "part_hub", "part_typical", "facility")
 TYPICALITY_NEIGHBOURS = 20  # TypiClust's k (Hacohen et al. 2022)
-PROTOTYPE_QUOTAS = ("size", "flow", "equal")
+PROTOTYPE_QUOTAS = ("size", "flow", "equal", "free")  # free: facility only, no community constraint
 COMMUNITY_COLUMNS = ["node", "module", "modular_centrality", "flow", "enter_flow", "exit_flow"]
 
 
@@ -256,6 +256,8 @@ def community_prototypes(
         raise HistodistillError(f"select.infodist_plus.pick: unknown {pick!r}; use one of {list(PROTOTYPE_PICKS)}")
     if quota not in PROTOTYPE_QUOTAS:
         raise HistodistillError(f"select.infodist_plus.quota: unknown {quota!r}; use one of {list(PROTOTYPE_QUOTAS)}")
+    if quota == "free" and pick != "facility":
+        raise HistodistillError("select.infodist_plus.quota: free (no per-community quota) is for pick facility only")
     if pick == "part_hub" and graph is None:
         raise HistodistillError("select.infodist_plus.pick: part_hub needs the class graph")
     if pick == "facility" and certainty is None:
@@ -279,7 +281,9 @@ def community_prototypes(
             score = score[keep]
     stats = module_order(df.assign(module=groups))  # groups largest first, as modules are ordered
     gids, sizes, flows = stats["module"].to_numpy(), stats["size"].to_numpy(), stats["flow"].to_numpy()
-    if quota == "equal":
+    if quota == "free":
+        q = np.minimum(sizes, budget)  # any number from any community: the quotas do not bind
+    elif quota == "equal":
         q = np.asarray(allocate_quota(len(gids), budget), dtype=np.int64)
         q = np.minimum(q, sizes)
         for i in range(len(q)):  # top-up from the largest groups with nodes left

@@ -401,7 +401,12 @@ def _dp_smoke_config(tmp_path):
     return write_config(
         tmp_path,
         privacy={"dp": {"enabled": True, "epsilon": 10, "steps": 6, "batch_size": 32, "vote_share": 0.5}},
-        select={"privacy_filter": {"enabled": False}, "methods": ["infodist_plus", "random_synthetic", "random_real"]},
+        select={
+            "privacy_filter": {"enabled": False},
+            "methods": ["infodist_plus", "random_synthetic", "random_real"],
+            # the DP preset's selector, and the certainty gate: both read the pool embedder's certainty
+            "infodist_plus": {"pick": "facility", "certainty_weight": 0.0, "certainty_gate": 0.2},
+        },
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from histodistill.errors import HistodistillError
 from histodistill.facility import (
     certainty_gate,
+    gate_pool,
     facility_value,
     greedy_facility_location,
     similarity,
@@ -125,3 +126,27 @@ def test_infodist_plus_facility_pick_takes_the_best_set_the_communities_quotas_a
     assert 1 not in community_prototypes(emb, kept, 3, pick="facility", certainty=p).tolist()
     with pytest.raises(HistodistillError, match="facility needs"):
         community_prototypes(emb, communities, 3, pick="facility")
+    # quota free: the communities do not bind; with four of the six in one community of quota 1, the best set of
+    # all takes two of them, which the size quota forbids
+    one = np.ones(6)
+    lopsided = communities.assign(module=[1, 2, 2, 2, 2, 1])  # sizes 2 and 4, budget 2: one each under `size`
+    unbound = max(itertools.combinations(range(6), 2), key=lambda s: _direct(sim, one, s, 0.0))
+    assert all(lopsided["module"][list(unbound)] == 2)  # the best pair lies in community 2
+    free = community_prototypes(emb, lopsided, 2, pick="facility", quota="free", certainty=one, certainty_weight=0.0)
+    assert all(lopsided["module"][free] == 2)
+    assert _direct(sim, one, free, 0.0) >= (1 - 1 / math.e) * _direct(sim, one, unbound, 0.0)  # greedy's guarantee
+    sized = community_prototypes(emb, lopsided, 2, pick="facility", certainty=one, certainty_weight=0.0)
+    assert sorted((lopsided.set_index("node").loc[sized, "module"]).tolist()) == [1, 2]
+    with pytest.raises(HistodistillError, match="free"):
+        community_prototypes(emb, communities, 3, pick="medoid", quota="free")
+
+
+def test_the_pool_gate_works_class_by_class_among_the_images_still_kept():
+    certainty = np.array([0.9, 0.2, 0.8, 0.7, 0.6, 0.1, 0.95])
+    correct = np.array([True, True, True, False, True, True, True])
+    labels = np.array([0, 0, 0, 1, 1, 1, 0])
+    keep = np.array([True, True, True, True, True, True, False])  # row 6 (class 0) was already left out
+    # class 0 among rows 0-2: all right, a third of three drops one, the least sure (row 1)
+    # class 1 among rows 3-5: row 3 wrong; a third of the two right rounds down to none
+    out = gate_pool(certainty, correct, labels, keep, 1 / 3, 1)
+    assert out.tolist() == [True, False, True, False, True, True, False]
