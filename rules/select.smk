@@ -59,6 +59,8 @@ rule select_infodist_plus:
     priority: 45
     conda:
         "../envs/histodistill.yaml"
+    resources:
+        gpu=1 if PLUS_CERTAINTY else 0,  # the embedder's certainty: a network runs
     params:
         pick=PLUS["pick"],
         quota=PLUS["quota"],
