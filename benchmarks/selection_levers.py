@@ -130,13 +130,9 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
 
 def pool_certainty(embedder: Path, images: np.ndarray, labels: np.ndarray, device: torch.device) -> np.ndarray:
     """The run's embedder's softmax probability of each pool image's own label (what the `facility` pick weighs)."""
-    from scipy.special import softmax
+    from histodistill.embed import label_certainty, load_embedder
 
-    from histodistill.embed import load_embedder
-    from histodistill.train import predict_logits
-
-    prob = softmax(predict_logits(load_embedder(embedder, device), images, device), axis=1)
-    return prob[np.arange(len(labels)), labels]
+    return label_certainty(load_embedder(embedder, device), images, labels, device)[0]
 
 
 def class_graphs(emb: np.ndarray, labels: np.ndarray, graph: dict, cfg: dict) -> dict[int, Graph]:

@@ -137,11 +137,15 @@ def noise_multiplier_for(cfg: DPConfig, sample_rate: float, steps: int) -> float
     vote = vote_noise_multiplier(cfg)
     if vote is None:
         return _opacus_noise_multiplier(cfg.epsilon, cfg.delta, sample_rate, steps, cfg.accountant)
+
+    def within(sigma: float) -> bool:  # DP-SGD at σ and the vote together spend at most ε
+        return composed_epsilon([(sigma, sample_rate, steps), (vote, 1.0, 1)], cfg.delta, cfg.accountant) <= cfg.epsilon
+
     lo, hi = _opacus_noise_multiplier(cfg.epsilon, cfg.delta, sample_rate, steps, cfg.accountant), None
     step = lo
     while hi is None:  # the composition needs more noise than DP-SGD alone: find an upper bracket
         step *= 2
-        if composed_epsilon([(lo + step, sample_rate, steps), (vote, 1.0, 1)], cfg.delta, cfg.accountant) <= cfg.epsilon:
+        if within(lo + step):
             hi = lo + step
         elif step > 1e4:
             raise HistodistillError(
@@ -149,7 +153,7 @@ def noise_multiplier_for(cfg: DPConfig, sample_rate: float, steps: int) -> float
             )
     for _ in range(40):
         mid = (lo + hi) / 2
-        if composed_epsilon([(mid, sample_rate, steps), (vote, 1.0, 1)], cfg.delta, cfg.accountant) <= cfg.epsilon:
+        if within(mid):
             hi = mid
         else:
             lo = mid
@@ -205,6 +209,7 @@ class PrivateTraining:
         self.sample_rate = min(1.0, batch_size / n_private)
         self.steps = steps
         self.noise_multiplier = noise_multiplier_for(cfg, self.sample_rate, steps)
+        self.vote_noise_multiplier = vote_noise_multiplier(cfg)  # the pool vote's σ, recorded for rule dp_vote
         self.noise_generator = torch.Generator(device=device).manual_seed(seed + 7919)
         # Opacus' hooks fire on module outputs; torch warns because the latents themselves need no gradient.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -279,7 +284,7 @@ class PrivateTraining:
             "trainable_parameters": self.trainable,
             "sampling": "Poisson",
             "noise_rng": "seeded torch generator (not cryptographically secure)",
-            "vote_noise_multiplier": vote_noise_multiplier(self.cfg),
+            "vote_noise_multiplier": self.vote_noise_multiplier,
         }
 
 
@@ -350,8 +355,9 @@ def dp_curve_of(config: dict[str, Any], basedir: str | os.PathLike) -> list[str]
     if curve is None:
         return []
     if curve == "auto":
-        name = config["dataset"]["id"] if config["dataset"]["name"] == "custom" else config["dataset"]["name"]
-        path = Path(basedir) / "docs" / f"dp_curve_{name}_{config['dataset']['size']}.csv"
+        from .workflow import dataset_id  # workflow imports this module
+
+        path = Path(basedir) / "docs" / f"dp_curve_{dataset_id({**config, 'privacy': {}})}.csv"
         return [str(path)] if path.exists() else []
     if not Path(curve).exists():
         raise HistodistillError(f"figures.dp_curve: {curve} does not exist; give a CSV of benchmarks/dp_curve.py, "

@@ -86,6 +86,18 @@ def load_embedder(path: str | os.PathLike, device: torch.device) -> nn.Module:
     return model.to(device).eval()
 
 
+def label_certainty(
+    model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's softmax probability of each image's own label, and whether its top class is that label."""
+    from scipy.special import softmax
+
+    from .train import predict_logits
+
+    prob = softmax(predict_logits(model, images, device).astype(np.float64), axis=1)
+    return prob[np.arange(len(labels)), labels], prob.argmax(1) == labels
+
+
 def embed(images: np.ndarray, model: nn.Module | None, device: torch.device) -> np.ndarray:
     """Embedding matrix (float32, one row per image): model features, or flattened pixels when `model` is None."""
     if model is None:

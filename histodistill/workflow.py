@@ -247,8 +247,10 @@ PLUS_GRAPH = "plus"
 def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
     """`select.infodist_plus` with the schema's defaults filled in (also for configs that omit the block)."""
     block = config.get("select", {}).get("infodist_plus", {}) or {}
-    defaults = {"graph": {"knn": 10}, "pick": "part_hub", "quota": "size", "merge": True}
-    defaults.update(certainty_weight=1.0, kernel="heat", certainty_gate=0.0)
+    defaults = {
+        "graph": {"knn": 10}, "pick": "part_hub", "quota": "size", "merge": True,
+        "certainty_weight": 1.0, "kernel": "heat", "certainty_gate": 0.0,
+    }
     return {**defaults, **block}
 
 

@@ -110,10 +110,14 @@ def embedder_input(wildcards):
 
 
 def graph_embeddings(wildcards):
+    """The pool's embeddings and labels; with DP mode's pool vote also its keep flags: the class graphs are then built
+    among the kept images, so that communities, hubs and walks describe what the selectors may take."""
     net = wildcards.gkey.partition("+")[0]
+    vote = {"keep": f"{RESULTS}/pool/privacy_filter.npz"} if DP_VOTE else {}
     return {
         "embeddings": f"{RESULTS}/embeddings/{net}.npy",
         "labels": f"{RESULTS}/embeddings/{net}.labels.npy",
+        **vote,
     }
 
 

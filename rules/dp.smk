@@ -159,37 +159,11 @@ if DP_VOTE:
         resources:
             gpu=1,
         params:
-            dp=DP,
+            vote_keep=float(DP["vote_keep"]),
             ipc=max(config["select"]["ipc"]),
             seed=config["generator"]["seed"],
         script:
             "../workflow_scripts/dp_vote.py"
-
-    ruleorder: build_graph_kept > build_graph
-
-    # The class graphs among the images the vote kept (the rest isolated nodes): the communities, hubs and walks of
-    # infodist and infodist_plus then describe the kept pool, not images the selection may no longer take.
-    rule build_graph_kept:
-        input:
-            unpack(graph_embeddings),
-            keep=f"{RESULTS}/pool/privacy_filter.npz",
-        output:
-            expand(f"{RESULTS}/graph/{{{{gkey}}}}/class_{{c}}.edges.tsv.gz", c=CLASSES),
-        log:
-            f"{RESULTS}/logs/build_graph_kept_{{gkey}}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/build_graph_kept_{{gkey}}.tsv"
-        wildcard_constraints:
-            gkey=r"(convnet|resnet18|pixels)(\+[A-Za-z0-9]+)?",
-        priority: 45
-        conda:
-            "../envs/histodistill.yaml"
-        threads: 1
-        params:
-            graph=lambda wc: graph_settings(config, wc.gkey),
-            classes=CLASSES,
-        script:
-            "../workflow_scripts/build_graph_kept.py"
 
 else:
 

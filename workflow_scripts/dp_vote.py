@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 
-from histodistill.dp import composed_epsilon, dp_config_from, vote_noise_multiplier
+from histodistill.dp import composed_epsilon
 from histodistill.dp_vote import keep_most_voted, nearest_pool_votes, noisy_votes
 from histodistill.embed import embed, load_embedder
-from histodistill.io import atomic_write_bytes, load_npz, save_npz
+from histodistill.io import atomic_write_bytes, check_embedding_file, load_npy, load_npz, save_npz
 from histodistill.select import removed_per_class
 from histodistill.workflow import run_job
 
@@ -18,27 +18,31 @@ VOTE_SEED_OFFSET = 104729  # the vote's noise stream, apart from every other see
 
 def main(smk, device):
     log = logging.getLogger("histodistill")
-    cfg = dp_config_from(smk.params.dp)
-    pool_emb = np.load(smk.input.embeddings)
-    labels = np.load(smk.input.labels)
+    # σ of the vote was fixed with DP-SGD's when the denoiser was calibrated (dp.noise_multiplier_for); its record
+    # is the one source of σ, δ and the accountant
+    denoiser = json.load(open(smk.input.denoiser_budget))
+    sigma, delta, accountant, share = (
+        denoiser["vote_noise_multiplier"], denoiser["delta"], denoiser["accountant"], denoiser["vote_share"]
+    )
+    labels = load_npy(smk.input.labels)
+    pool_emb = load_npy(smk.input.embeddings)
+    check_embedding_file(smk.input.embeddings, pool_emb, len(labels))
     real = load_npz(smk.input.real, required=("train_labels",), only_required=True)
     model = load_embedder(smk.input.embedder[0], device) if smk.input.embedder else None
     private_emb = embed(np.load(smk.input.train_images), model, device)
     votes = nearest_pool_votes(private_emb, real["train_labels"], pool_emb, labels)
-    sigma = vote_noise_multiplier(cfg)
     noisy = noisy_votes(votes, sigma, smk.params.seed + VOTE_SEED_OFFSET)
-    keep = keep_most_voted(noisy, labels, float(smk.params.dp["vote_keep"]), smk.params.ipc)
-    denoiser = json.load(open(smk.input.denoiser_budget))
+    keep = keep_most_voted(noisy, labels, smk.params.vote_keep, smk.params.ipc)
     history = [(denoiser["noise_multiplier"], denoiser["sample_rate"], denoiser["steps"]), (sigma, 1.0, 1)]
     budget = {
         **denoiser,
-        "epsilon": composed_epsilon(history, cfg.delta, cfg.accountant),
+        "epsilon": composed_epsilon(history, delta, accountant),
         "epsilon_denoiser": denoiser["epsilon"],
         "vote": {
             "noise_multiplier": sigma,
-            "share": cfg.vote_share,
-            "keep": float(smk.params.dp["vote_keep"]),
-            "epsilon_alone": composed_epsilon([(sigma, 1.0, 1)], cfg.delta, cfg.accountant),
+            "share": share,
+            "keep": smk.params.vote_keep,
+            "epsilon_alone": composed_epsilon([(sigma, 1.0, 1)], delta, accountant),
             "kept": int(keep.sum()),
             "pool": int(len(keep)),
             "voters": int(votes.sum()),

@@ -22,15 +22,10 @@ def main(smk, device):
     p = smk.params
     certainty = None
     if smk.input.embedder:
-        from scipy.special import softmax
+        from histodistill.embed import label_certainty, load_embedder
 
-        from histodistill.embed import load_embedder
-        from histodistill.train import predict_logits
-
-        prob = softmax(predict_logits(load_embedder(smk.input.embedder[0], device), images, device), axis=1)
-        certainty = prob[np.arange(len(labels)), labels]
+        certainty, correct = label_certainty(load_embedder(smk.input.embedder[0], device), images, labels, device)
         if p.certainty["certainty_gate"] > 0:
-            correct = prob.argmax(1) == labels
             keep = gate_pool(certainty, correct, labels, keep, p.certainty["certainty_gate"], int(smk.wildcards.ipc))
     idx = prototype_indices(
         labels,
