@@ -126,6 +126,19 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
         {"modules": "ipc", "pick": "hub", "quota": "equal"},
     ),
 }
+# the certainty term falling faster than 1/IPC: λ = c · n / IPC^a with a = 3 or 4 (issue #32's next candidate)
+VARIANTS.update(
+    {
+        f"plus-knn10-facility{'_free' if free else ''}-c{c:g}-a{a}": (
+            "plus",
+            {"knn": 10},
+            {"pick": "facility", "certainty_weight": c, "certainty_decay": a, **({"quota": "free"} if free else {})},
+        )
+        for free in (True, False)
+        for a in (3, 4)
+        for c in (0.25, 0.5, 1.0, 2.0, 4.0)
+    }
+)
 
 
 def pool_certainty(embedder: Path, images: np.ndarray, labels: np.ndarray, device: torch.device) -> np.ndarray:

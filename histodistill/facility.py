@@ -8,7 +8,7 @@ is maximised greedily over sets S of the budget's size, under a partition matroi
 the Infomap communities with the size quota). The first term is facility location (Mirchandani & Francis 1990) with
 every image weighted by its certainty: it rewards covering the class, as k-medoids does. The second rewards certain
 picks. At a budget of one the greedy pick is the certainty-weighted density peak; as the budget grows the coverage
-term dominates (λ falls with the budget, `certainty_weight`). Greedy is within 1/2 of the optimum under a matroid
+term dominates (λ falls with the budget, `certainty_weight` and `certainty_decay`). Greedy is within 1/2 of the optimum under a matroid
 (Fisher, Nemhauser & Wolsey 1978) for the monotone submodular first term; the second is modular.
 
 K: the heat (Gaussian) kernel of embedding distances, exp(−d² / 2h²), its bandwidth h the median distance of an image
@@ -47,10 +47,10 @@ def similarity(emb: np.ndarray, kernel: str = "heat", k: int = BANDWIDTH_NEIGHBO
     return np.exp(-d2 / (2.0 * h * h))
 
 
-def certainty_weight_for(n: int, budget: int, certainty_weight: float) -> float:
-    """λ: the certainty term's weight, `certainty_weight` times the mean coverage a pick adds at this budget (n/B)
-    divided by the budget, so that its share falls as 1/B as the budget grows."""
-    return float(certainty_weight) * n / float(budget) ** 2
+def certainty_weight_for(n: int, budget: int, certainty_weight: float, decay: float = 2.0) -> float:
+    """λ = c · n / B^a: `certainty_weight` c times the mean coverage a pick adds at this budget (n/B), divided by
+    B^(a − 1), so that the certainty term's share falls as 1/B^(a − 1) as the budget B grows (a = `decay`)."""
+    return float(certainty_weight) * n / float(budget) ** float(decay)
 
 
 def facility_value(sim: np.ndarray, certainty: np.ndarray, chosen: np.ndarray, lam: float) -> float:

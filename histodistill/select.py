@@ -236,6 +236,7 @@ def community_prototypes(
     certainty: np.ndarray | None = None,
     certainty_weight: float = 1.0,
     kernel: str = "heat",
+    certainty_decay: float = 2.0,
 ) -> np.ndarray:
     """`infodist_plus`: representatives of the Infomap communities of one class (node ids of `communities`, rows of
     `emb` in node order).
@@ -295,7 +296,7 @@ def community_prototypes(
         from .facility import certainty_weight_for, greedy_facility_location, similarity
 
         p = np.asarray(certainty, dtype=np.float64)[nodes]
-        lam = certainty_weight_for(len(nodes), budget, certainty_weight)
+        lam = certainty_weight_for(len(nodes), budget, certainty_weight, certainty_decay)
         quota_of = {int(g): int(c) for g, c in zip(gids, q)}
         rows = greedy_facility_location(similarity(x, kernel), p, budget, lam, groups=groups, quota=quota_of)
         return nodes[np.sort(rows)].astype(np.int64)

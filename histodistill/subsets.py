@@ -129,6 +129,7 @@ def prototype_indices(
     certainty: np.ndarray | None = None,
     certainty_weight: float = 1.0,
     kernel: str = "heat",
+    certainty_decay: float = 2.0,
 ) -> np.ndarray:
     """Global pool indices chosen by `infodist_plus` (community file c holds class c, and edge list c, needed by the
     `part_hub` pick, its graph; `emb` holds every pool image's embedding in pool order); with a keep-mask, among the
@@ -145,7 +146,7 @@ def prototype_indices(
         class_certainty = None if certainty is None else np.asarray(certainty)[class_nodes]
         return community_prototypes(
             class_emb, df, ipc, pick, quota, merge, seed=seed + c, graph=graph, certainty=class_certainty,
-            certainty_weight=certainty_weight, kernel=kernel,
+            certainty_weight=certainty_weight, kernel=kernel, certainty_decay=certainty_decay,
         )
 
     return _select_from_communities(labels, community_files, ipc, keep, select_class, "infodist_plus")

@@ -249,7 +249,7 @@ def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
     block = config.get("select", {}).get("infodist_plus", {}) or {}
     defaults = {
         "graph": {"knn": 10}, "pick": "part_hub", "quota": "size", "merge": True,
-        "certainty_weight": 1.0, "kernel": "heat", "certainty_gate": 0.0,
+        "certainty_weight": 1.0, "certainty_decay": 2.0, "kernel": "heat", "certainty_gate": 0.0,
     }
     return {**defaults, **block}
 

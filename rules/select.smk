@@ -66,7 +66,7 @@ rule select_infodist_plus:
         quota=PLUS["quota"],
         merge=PLUS["merge"],
         seed=config["select"]["baseline_seed"],
-        certainty={k: PLUS[k] for k in ("certainty_weight", "kernel", "certainty_gate")},
+        certainty={k: PLUS[k] for k in ("certainty_weight", "certainty_decay", "kernel", "certainty_gate")},
     script:
         "../workflow_scripts/select_infodist_plus.py"
 

@@ -41,6 +41,7 @@ def main(smk, device):
         certainty=certainty,
         certainty_weight=p.certainty["certainty_weight"],
         kernel=p.certainty["kernel"],
+        certainty_decay=p.certainty["certainty_decay"],
     )
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 
