@@ -1,7 +1,10 @@
 """Differentiable Siamese Augmentation (DSA, Zhao & Bilen 2021), on the device, seeded.
 
 Each batch gets one operation group, chosen by the generator; every sample gets its own parameters. Images are in
-model space ([-1, 1], NCHW); every op returns the same shape, dtype and value range.
+model space ([-1, 1], NCHW); every op returns the same shape and dtype. As in the reference (VICO-UoE/
+DatasetCondensation utils.py, `DiffAugment`), the colour ops do not clamp (values may leave [-1, 1]), the crop shifts
+by a uniform integer in [-s, s] with s = int(size · 0.125 + 0.5) and cutout blanks a square of exactly
+int(size · 0.5 + 0.5) pixels a side (clipped at the border); padding and cutout fill black (-1).
 """
 
 from __future__ import annotations
@@ -40,19 +43,19 @@ def _shared_parameters() -> Iterator[None]:
 def brightness(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
     """Add a per-sample offset of up to ±ratio of the intensity range ([0, 1] units; twice that in model space)."""
     shift = (_rand(len(x), g, x) - 0.5) * 2 * ratio
-    return (x + 2 * shift.view(-1, 1, 1, 1)).clamp(-1, 1)
+    return x + 2 * shift.view(-1, 1, 1, 1)
 
 
 def saturation(x: torch.Tensor, g: torch.Generator, ratio: float = 2.0) -> torch.Tensor:
     """Scale the distance from the per-pixel channel mean by U(0, ratio)."""
     mean = x.mean(dim=1, keepdim=True)
-    return ((x - mean) * (_rand(len(x), g, x) * ratio).view(-1, 1, 1, 1) + mean).clamp(-1, 1)
+    return (x - mean) * (_rand(len(x), g, x) * ratio).view(-1, 1, 1, 1) + mean
 
 
 def contrast(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
     """Scale the distance from the image mean by U(0.5, 1.5)."""
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * (_rand(len(x), g, x) + ratio).view(-1, 1, 1, 1) + mean).clamp(-1, 1)
+    return (x - mean) * (_rand(len(x), g, x) + ratio).view(-1, 1, 1, 1) + mean
 
 
 def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -61,12 +64,23 @@ def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x + 1, grid, align_corners=True, padding_mode="zeros") - 1
 
 
+def crop_range(size: int, ratio: float = 0.125) -> int:
+    """s: the largest crop shift in pixels, the reference's int(size · ratio + 0.5)."""
+    return int(size * ratio + 0.5)
+
+
+def crop_shifts(n: int, g: torch.Generator, x: torch.Tensor, size: int, ratio: float = 0.125) -> torch.Tensor:
+    """n integer shifts, each uniform on [-s, s] (the reference's randint(-s, s + 1)), as x's dtype."""
+    s = crop_range(size, ratio)
+    return torch.floor(_rand(n, g, x) * (2 * s + 1)).clamp(max=2 * s) - s
+
+
 def crop(x: torch.Tensor, g: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
-    """Translate by up to ±ratio of the image size (integer pixels), filling with black."""
+    """Translate by an integer number of pixels in [-s, s] along each axis (`crop_shifts`), filling with black."""
     n, _, h, w = x.shape
     # align_corners=True maps pixel centres 0..w-1 onto -1..1, so one pixel is 2 / (w - 1) in grid units
-    sx = torch.round((_rand(n, g, x) * 2 - 1) * ratio * w) * 2 / max(w - 1, 1)
-    sy = torch.round((_rand(n, g, x) * 2 - 1) * ratio * h) * 2 / max(h - 1, 1)
+    sx = crop_shifts(n, g, x, w, ratio) * 2 / max(w - 1, 1)
+    sy = crop_shifts(n, g, x, h, ratio) * 2 / max(h - 1, 1)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = 1
     theta[:, 1, 1] = 1
@@ -76,7 +90,7 @@ def crop(x: torch.Tensor, g: torch.Generator, ratio: float = 0.125) -> torch.Ten
 
 
 def cutout(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
-    """Black out one square of side ratio·size per sample, at a random centre."""
+    """Black out one square of side int(ratio·size + 0.5) per sample at a random centre, clipped at the border."""
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     cy = (_rand(n, g, x) * (h + 1 - ch % 2)).long().view(-1, 1, 1) if ch else None
@@ -85,7 +99,8 @@ def cutout(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Ten
         return x
     ys = torch.arange(h, device=x.device).view(1, -1, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, -1)
-    inside = ((ys - cy).abs() <= ch // 2) & ((xs - cx).abs() <= cw // 2)
+    top, left = cy - ch // 2, cx - cw // 2  # the reference's rows offset - size // 2 ... + size - 1
+    inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)
     return torch.where(inside.unsqueeze(1), torch.full_like(x, -1.0), x)
 
 
@@ -161,7 +176,7 @@ def dsa_siamese(
     every image of every batch (e.g. a real and a synthetic batch of one class, as in DC/DSA and DM matching).
 
     The ops are differentiable with respect to the images (gradients flow back to learnable synthetic images;
-    only pixels a clamp saturates get zero gradient). Batches may differ in size but not in image shape."""
+    pixels the crop shifts out or cutout blanks get zero gradient). Batches may differ in size but not in image shape."""
     chooser = g if choice is None else choice
     name = ops[int(torch.randint(len(ops), (1,), generator=chooser, device=chooser.device).item())]
     sizes = [len(b) for b in batches]

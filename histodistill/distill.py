@@ -97,6 +97,23 @@ def initial_images(real: torch.Tensor, indices: np.ndarray, shape: tuple[int, ..
     return torch.where((idx >= 0).view(-1, 1, 1, 1), from_real, noise).contiguous()
 
 
+def start_images(
+    images: np.ndarray, labels: np.ndarray, n_classes: int, ipc: int, shape: tuple[int, int, int], device: torch.device
+) -> torch.Tensor:
+    """Starting synthetic images (model space, NCHW, class-major) from a given set of IPC uint8 NHWC images per class
+    (in any order; within a class their order is kept)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=n_classes)
+    if images.shape[1:] != shape or len(counts) != n_classes or (counts != ipc).any():
+        raise HistodistillError(
+            f"the start set has {counts.tolist()} images per class of shape {images.shape[1:]}; DM needs {ipc} per "
+            f"class of shape {shape}"
+        )
+    order = np.argsort(labels, kind="stable")
+    x = torch.from_numpy(np.ascontiguousarray(images[order])).to(device).permute(0, 3, 1, 2)
+    return _model_space(x).contiguous()
+
+
 class RealBatches:
     """Random real batches of one class at a time, drawn on the device from a seeded generator.
 
@@ -139,16 +156,26 @@ def distribution_matching(
     device: torch.device | str = "cpu",
     progress: bool = True,
     key: str = "distill.dm.init",
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Distilled:
-    """DM on the real train split (uint8 NHWC `images`, int64 `labels`): IPC learnable images per class."""
+    """DM on the real train split (uint8 NHWC `images`, int64 `labels`): IPC learnable images per class.
+
+    `start` (uint8 NHWC images, int64 labels; IPC per class) replaces `cfg.init`: the synthetic images start from
+    them, e.g. a selection from the synthetic pool (`dm_refine`), so that no real image is in the start and the real
+    split serves only as the matching target; the returned indices are then -1."""
     device = torch.device(device)
     size, channels = images.shape[1], images.shape[3]
-    indices = initial_indices(labels, n_classes, ipc, cfg.init, cfg.seed, key)
     torch.manual_seed(cfg.seed)  # the random networks
     g = torch.Generator(device=device).manual_seed(cfg.seed)  # real batches and augmentation parameters
     chooser = op_chooser(g, cfg.seed)
     real = RealBatches(images, labels, n_classes, device)
-    syn = initial_images(real.images, indices, (n_classes * ipc, channels, size, size), g).requires_grad_(True)
+    if start is None:
+        indices = initial_indices(labels, n_classes, ipc, cfg.init, cfg.seed, key)
+        syn = initial_images(real.images, indices, (n_classes * ipc, channels, size, size), g)
+    else:
+        indices = np.full(n_classes * ipc, -1, dtype=np.int64)
+        syn = start_images(start[0], start[1], n_classes, ipc, (size, size, channels), device)
+    syn = syn.requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=cfg.lr_images, momentum=cfg.momentum)
     losses = torch.zeros(cfg.iterations, device=device)  # kept on the device: no host round trip per step
     report_every = max(1, cfg.iterations // 10)
@@ -235,8 +262,8 @@ def gradient_matching(
     Every iteration draws a fresh ConvNet; `outer` times: per class, the synthetic images move to make the
     gradient of the cross-entropy on them (w.r.t. the network weights) point like the gradient on a real batch of
     the class (`gradient_distance`; with DSA both batches get the same transformation); then the network trains
-    `inner` epochs on the current synthetic set (with DSA: augmented). The loss of an iteration is the mean over
-    its outer steps."""
+    `inner` epochs on the current synthetic set (with DSA: augmented) with plain SGD at `lr_net` (the reference's
+    optimizer_net: no momentum). The loss of an iteration is the mean over its outer steps."""
     device = torch.device(device)
     size, channels = images.shape[1], images.shape[3]
     outer, inner = gradient_matching_loops(ipc, cfg.outer_loop, cfg.inner_loop)
@@ -255,7 +282,7 @@ def gradient_matching(
         with torch.device(device):
             net = ConvNet(channels, n_classes, size, depth=cfg.depth, width=cfg.width)
         params = list(net.parameters())
-        opt_net = torch.optim.SGD(params, lr=cfg.lr_net, momentum=0.5)
+        opt_net = torch.optim.SGD(params, lr=cfg.lr_net)  # plain SGD, as the reference's optimizer_net
         for step in range(outer):
             loss = syn.new_zeros(())
             for c in range(n_classes):

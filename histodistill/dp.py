@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 ACCOUNTANTS = ("prv", "rdp")
 PRV_EPS_ERROR = 0.001  # the reported ε (PRV's default 0.01 is what σ is calibrated with: ε may only come out lower)
 # Methods whose released images are computed from the private train split (real images or their gradients).
-DISTILLERS_READING_REAL = ("dm", "dc", "dsa", "mtt")
+DISTILLERS_READING_REAL = ("dm", "dc", "dsa", "mtt", "dm_refine")
 # Rows computed from the private train split that a DP run may evaluate as references but never releases.
 REAL_REFERENCES = ("random_real", "full_real")
 

@@ -556,8 +556,9 @@ def make_sampler(name: str, train_timesteps: int, beta_schedule: str):
     if name == "dpmsolver++":
         # lambda_min_clipped: without it the first step of the cosine schedule is t = 999 (alpha_bar ~ 2e-9), where a
         # 0.5 % error of the noise prediction (bf16 rounding) throws samples far off the data (tests/test_sampler.py);
-        # diffusers documents -5.1 as critical for the cosine schedule. It only skips timesteps whose log-SNR lies
-        # below -5.1, so it changes nothing for the linear schedules.
+        # diffusers documents the clipping as critical for the cosine schedule but gives no value; -5.1 is the one of
+        # the DeepFloyd IF scheduler configs. It only skips timesteps whose log-SNR lies below -5.1,
+        # so it changes nothing for the linear schedules.
         return DPMSolverMultistepScheduler(
             **common, algorithm_type="dpmsolver++", solver_order=2, lambda_min_clipped=-5.1
         )

@@ -85,6 +85,22 @@ def with_privacy_budget(summary: pd.DataFrame, budget: dict | None, private_meth
     return out
 
 
+def pool_filter_note(methods: list[str], pool_methods: tuple[str, ...], enabled: bool, unfiltered: list[str]) -> str:
+    """One line saying which rows chose from the privacy-filtered pool and which from the whole pool ('' without pool
+    rows). Ablation rows (infodist-…) follow infodist; dm_refine starts from its selector's set."""
+    pool_rows = [m for m in methods if m.split("-")[0] in pool_methods]
+    if not pool_rows:
+        return ""
+    whole = [m for m in pool_rows if not enabled or m.split("-")[0] in unfiltered]
+    shaped = [m for m in pool_rows if m not in whole]
+    parts = []
+    if shaped:
+        parts.append(f"chose among the images the privacy filter kept: {', '.join(shaped)}")
+    if whole:
+        parts.append(f"chose from the whole pool: {', '.join(whole)}")
+    return "Pool rows " + "; ".join(parts) + " (select.privacy_filter).\n"
+
+
 def privacy_budget_markdown(budget: dict) -> str:
     """One paragraph: the guarantee and what it covers."""
     public = budget.get("public_pretraining") or {}

@@ -36,6 +36,17 @@ def save_subset(
     )
 
 
+def pool_keep_flags(keep_files: list[str], labels: np.ndarray) -> np.ndarray:
+    """The keep flags a pool selector reads: the privacy filter's file (or the DP vote's), or every pool image where
+    the selector is configured to read the whole pool (`select.privacy_filter.unfiltered`: no file given)."""
+    if not keep_files:
+        return np.ones(len(labels), dtype=bool)
+    keep = load_npz(keep_files[0], required=("keep",))["keep"].astype(bool)
+    if keep.shape != labels.shape:
+        raise HistodistillError(f"{keep_files[0]}: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
+    return keep
+
+
 def subset_init(subset: dict[str, np.ndarray]) -> str:
     """A distilled set's init ('real' or 'noise'); '' for selected subsets."""
     return str(subset["init"]) if "init" in subset else ""

@@ -103,9 +103,11 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def _ema_decay(epoch: int, cfg: TrainConfig) -> float:
-    """EMA warm-up of the authors' code (ema_pytorch's EMA(beta=decay, power=1), updated once per epoch): the first
-    update copies the weights, update e (0-based) uses e / (e + 1), capped at cfg.ema_decay, which it reaches after
-    decay / (1 − decay) epochs (199 for 0.995)."""
+    """EMA warm-up of the authors' code (ema-pytorch's EMA(beta=decay, power=1, update_after_step=0, update_every=1),
+    updated once per epoch): the first update copies the weights, update e (0-based) uses e / (e + 1), capped at
+    cfg.ema_decay, which it reaches after decay / (1 − decay) epochs (199 for 0.995). With update_every = 1 this ramp
+    is the same in every ema-pytorch release read (0.0.1 to 0.7.9, lucidrains/ema-pytorch `update` and
+    `get_current_decay`; 0.7.0 changed only when the first copy happens for update_every > 1)."""
     return min(cfg.ema_decay, epoch / (epoch + 1))
 
 

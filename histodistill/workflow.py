@@ -13,7 +13,15 @@ from .errors import HistodistillError
 
 POOL_METHODS = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "herding", "kcenter")
 REAL_METHODS = ("random_real", "full_real")
-DISTILL_METHODS = ("dm", "dc", "dsa", "mtt")
+DISTILL_METHODS = ("dm", "dc", "dsa", "mtt", "dm_refine")
+# distillers that start from a selection of the synthetic pool (`distill.dm_refine.start`), so need the pool
+POOL_STARTED = ("dm_refine",)
+
+
+def uses_pool(config: dict[str, Any]) -> bool:
+    """Whether a run makes the synthetic pool: a pool selector, a distiller started from one, or an ablation."""
+    methods = set(config["select"]["methods"])
+    return bool(methods & set(POOL_METHODS + POOL_STARTED)) or bool(ablation_variants(config))
 
 
 def dataset_id(config: dict[str, Any]) -> str:
@@ -96,8 +104,7 @@ def check_config(config: dict[str, Any]) -> None:
             )
     pool_per_class = config["pool"]["shards"] * config["pool"]["per_class"]
     too_big = [ipc for ipc in config["select"]["ipc"] if ipc > pool_per_class]
-    uses_pool = any(m in POOL_METHODS for m in config["select"]["methods"]) or ablation_variants(config)
-    if too_big and uses_pool:
+    if too_big and uses_pool(config):
         raise HistodistillError(
             f"select.ipc: IPC {max(too_big)} is larger than the synthetic pool per class ({pool_per_class} = "
             "pool.shards × pool.per_class); lower select.ipc or raise pool.per_class"
@@ -117,7 +124,7 @@ def check_config(config: dict[str, Any]) -> None:
     if PLUS_GRAPH in config.get("ablation", {}).get("graphs", {}):
         raise HistodistillError(f"ablation.graphs: the name {PLUS_GRAPH!r} is reserved for select.infodist_plus.graph")
     for method in set(DISTILL_METHODS) & set(config["select"]["methods"]):
-        block = config.get("distill", {}).get(method, {})
+        block = config.get("distill", {}).get("dm" if method == "dm_refine" else method, {})
         net_depth = block.get("experts", block).get("depth", 0)
         if ds["size"] < 2**net_depth:
             raise HistodistillError(

@@ -12,7 +12,6 @@ from histodistill.custom_data import source_fingerprint
 from histodistill.dp import dp_curve_of, dp_denoiser_settings, public_dataset_of
 from histodistill.errors import HistodistillError
 from histodistill.workflow import (
-    POOL_METHODS,
     ablation_variants,
     check_config,
     check_schema,
@@ -26,6 +25,7 @@ from histodistill.workflow import (
     n_classes_of,
     plus_settings,
     subset_names,
+    uses_pool,
 )
 
 try:
@@ -74,7 +74,7 @@ DP_BUDGET = [f"{RESULTS}/{'pool' if DP_VOTE else 'generator'}/dp_budget.json"] i
 DP_CURVE = dp_curve_of(config, workflow.basedir) if DP_ON else []
 
 # The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
-USES_POOL = bool(set(config["select"]["methods"]) & set(POOL_METHODS)) or bool(ABLATION)
+USES_POOL = uses_pool(config)
 POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
 POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
 
@@ -88,6 +88,15 @@ TRAINING_THREADS = 2
 
 
 # Input functions (kept here so that rule files hold rules only).
+
+# Pool selectors that choose from the whole pool although the privacy filter is on (select.privacy_filter.unfiltered;
+# the paper preset's infodist). In DP mode the keep flags are the pool vote's (or all true) and bind every selector.
+UNFILTERED = set() if DP_ON else set(config["select"]["privacy_filter"]["unfiltered"])
+
+
+def pool_keep(method):
+    """The keep flags a pool selector reads: the privacy filter's (or the DP vote's), none for an unfiltered one."""
+    return [] if method in UNFILTERED else [f"{RESULTS}/pool/privacy_filter.npz"]
 
 
 def figure_embedding_input(wildcards):

@@ -24,6 +24,32 @@ rule distill_dm:
         "../workflow_scripts/distill_dm.py"
 
 
+rule distill_dm_refine:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+        start=f"{RESULTS}/subsets/{config['distill']['dm_refine']['start']}_ipc{{ipc}}.npz",
+    output:
+        f"{RESULTS}/subsets/dm_refine_ipc{{ipc}}.npz",
+    log:
+        f"{RESULTS}/logs/distill_dm_refine_ipc{{ipc}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/distill_dm_refine_ipc{{ipc}}.tsv"
+    wildcard_constraints:
+        ipc=r"\d+",
+    priority: 20
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        dm=config["distill"]["dm"],
+        start=config["distill"]["dm_refine"]["start"],
+        precision=config["precision"],
+    script:
+        "../workflow_scripts/distill_dm.py"
+
+
 rule distill_gradient_matching:
     input:
         real=f"{RESULTS}/data/real.npz",

@@ -28,6 +28,7 @@ rule summarise:
     params:
         class_names=CLASS_NAMES,
         dataset=DS,
+        pool_filter={k: config["select"]["privacy_filter"][k] for k in ("enabled", "unfiltered")},
     script:
         "../workflow_scripts/summarise.py"
 

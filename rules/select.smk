@@ -25,7 +25,7 @@ rule select_infodist:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{NET}/class_{{c}}.tsv", c=CLASSES),
-        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        keep=pool_keep("infodist"),
     output:
         f"{RESULTS}/subsets/infodist_ipc{{ipc}}.npz",
     log:
@@ -48,7 +48,7 @@ rule select_infodist_plus:
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{NET}+plus/class_{{c}}.tsv", c=CLASSES),
         edges=expand(f"{RESULTS}/graph/{NET}+plus/class_{{c}}.edges.tsv.gz", c=CLASSES),
-        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        keep=pool_keep("infodist_plus"),
         embedder=PLUS_CERTAINTY,
     output:
         f"{RESULTS}/subsets/infodist_plus_ipc{{ipc}}.npz",
@@ -76,7 +76,7 @@ rule select_ablation:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         labels=f"{RESULTS}/embeddings/{{net}}.labels.npy",
         communities=expand(f"{RESULTS}/communities/{{{{net}}}}+{{{{graph}}}}/class_{{c}}.tsv", c=CLASSES),
-        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        keep=pool_keep("infodist"),  # the paper's method on another graph: the same pool as infodist
     output:
         f"{RESULTS}/subsets/infodist-{{net}}-{{graph}}-{{rank}}_ipc{{ipc}}.npz",
     log:
@@ -100,7 +100,7 @@ rule select_pool_baseline:
         shards=expand(f"{RESULTS}/pool/shard_{{shard}}.npz", shard=SHARDS),
         embeddings=f"{RESULTS}/embeddings/{NET}.npy",
         labels=f"{RESULTS}/embeddings/{NET}.labels.npy",
-        keep=f"{RESULTS}/pool/privacy_filter.npz",
+        keep=lambda wc: pool_keep(wc.method),
     output:
         f"{RESULTS}/subsets/{{method}}_ipc{{ipc}}.npz",
     log:

@@ -177,6 +177,27 @@ def test_dc_and_dsa_matching_losses_decrease_and_output_has_the_subset_format(di
     assert result.labels.tolist() == np.repeat(np.arange(10), 2).tolist()
 
 
+def test_gradient_matching_trains_the_network_between_matches_with_plain_sgd(digits8, monkeypatch):
+    """The reference's optimizer_net is SGD(net.parameters(), lr=args.lr_net): no momentum, no weight decay (with
+    momentum the gradients would be matched on other network states). The image optimiser keeps its momentum."""
+    made = []
+    real_sgd = torch.optim.SGD
+
+    def spy(params, **kwargs):
+        params = list(params)
+        made.append((params, kwargs))
+        return real_sgd(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "SGD", spy)
+    cfg = GMConfig(iterations=2, batch_real=8, depth=2, width=8, outer_loop=2, inner_loop=1, dsa=False, init="noise")
+    gradient_matching(digits8["train_images"], digits8["train_labels"], 10, 1, cfg, progress=False)
+    (image_params, image_kw), net_opts = made[0], made[1:]
+    assert len(image_params) == 1 and image_params[0].shape[0] == 10 and image_kw["momentum"] == cfg.momentum
+    assert len(net_opts) == cfg.iterations  # a fresh network, and its optimiser, every iteration
+    for _, kw in net_opts:
+        assert kw.get("momentum", 0) == 0 and kw.get("weight_decay", 0) == 0 and kw["lr"] == cfg.lr_net
+
+
 def test_experts_record_their_trajectory_and_mtt_matching_loss_decreases(digits8):
     images, labels = digits8["train_images"], digits8["train_labels"]
     ec = ExpertConfig(epochs=3, batch_size=128, depth=2, width=8)
@@ -227,3 +248,27 @@ def test_dm_pulls_each_class_towards_its_own_real_images(digits8):
     for img, c in zip(result.images.reshape(len(result.images), -1).astype(float), result.labels):
         own, other = np.linalg.norm(img - means[c]), np.linalg.norm(img - means[1 - c])
         assert own < other, (c, own, other)
+
+
+def test_dm_started_from_a_given_set_begins_at_its_images_in_class_order(digits8):
+    """dm_refine's start: a set handed in (here out of class order) is where DM begins, class-major, with no real
+    index recorded; a start with the wrong count per class is refused."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 2)[rng.permutation(20)]
+    images = rng.integers(0, 256, size=(20, 8, 8, 1), dtype=np.uint8)
+    frozen = DMConfig(iterations=1, lr_images=1e-12, batch_real=8, depth=2, width=8, init="real", seed=0)
+    out = distribution_matching(
+        digits8["train_images"], digits8["train_labels"], 10, 2, frozen, progress=False, start=(images, labels)
+    )
+    expected = np.concatenate([images[labels == c] for c in range(10)])
+    assert np.array_equal(out.images, expected) and (out.indices == -1).all()
+    assert out.labels.tolist() == np.repeat(np.arange(10), 2).tolist()
+    moving = DMConfig(iterations=5, lr_images=1.0, batch_real=8, depth=2, width=8, seed=0)
+    moved = distribution_matching(
+        digits8["train_images"], digits8["train_labels"], 10, 2, moving, progress=False, start=(images, labels)
+    )
+    assert not np.array_equal(moved.images, expected)
+    with pytest.raises(HistodistillError, match=r"start set has .* DM needs 3 per class"):
+        distribution_matching(
+            digits8["train_images"], digits8["train_labels"], 10, 3, frozen, progress=False, start=(images, labels)
+        )

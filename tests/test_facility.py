@@ -13,6 +13,7 @@ import pytest
 from histodistill.errors import HistodistillError
 from histodistill.facility import (
     certainty_gate,
+    certainty_weight_for,
     gate_pool,
     facility_value,
     greedy_facility_location,
@@ -54,6 +55,21 @@ def test_at_budget_one_certainty_moves_the_pick_to_the_certainty_weighted_densit
         assert greedy_facility_location(sim, p, 1, lam).tolist() == [best]
     assert greedy_facility_location(sim, p, 1, 0.0).tolist() in ([3], [4])  # the sure pair, not the dense trio
     assert greedy_facility_location(sim, np.ones(6), 1, 0.0).tolist() == [1]  # p constant: the trio's middle
+
+
+def test_the_certainty_term_falls_with_the_budget_by_its_decay_and_not_at_budget_one():
+    """λ = c · n / B^a: at B = 1 the decay does not matter; at B = 2 with a large c, a = 2 still lets certainty pull
+    a pick to the sure outlier while a = 12 leaves pure coverage (the λ = 0 optimum); the schema default a = 2 is the
+    first round's λ = c · n / B²."""
+    assert certainty_weight_for(6, 1, 3.0, 2.0) == certainty_weight_for(6, 1, 3.0, 4.0) == 18.0
+    assert certainty_weight_for(6, 10, 3.0) == pytest.approx(6 * 3.0 / 100)
+    sim = _line_sim(POINTS)
+    p = np.array([0.9, 0.9, 0.9, 0.6, 0.6, 0.99])  # the pair covers more (1.2) than the sure outlier (0.99)
+    coverage_only = sorted(greedy_facility_location(sim, p, 2, 0.0).tolist())
+    assert 5 not in coverage_only
+    slow = sorted(greedy_facility_location(sim, p, 2, certainty_weight_for(6, 2, 5.0, 2.0)).tolist())
+    fast = sorted(greedy_facility_location(sim, p, 2, certainty_weight_for(6, 2, 5.0, 12.0)).tolist())
+    assert 5 in slow and fast == coverage_only
 
 
 def test_the_partition_matroid_quota_is_respected_and_greedy_reaches_the_constrained_optimum():

@@ -57,3 +57,49 @@ def test_paper_preset_dry_run_lists_ipc_100_for_the_paper_method(tmp_path):
     # the paper's graph is the main graph (key `convnet`); the capped one lives under its own key
     assert f"{results}/graph/convnet/class_0.edges.tsv.gz" in out
     assert f"{results}/graph/convnet+knn10/class_0.edges.tsv.gz" in out
+
+
+def _dry_run_jobs(text: str) -> list[dict[str, str]]:
+    """The jobs of a dry run's listing: rule name and its `input:` / `output:` lines."""
+    jobs: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            jobs.append({"rule": line.split()[1].rstrip(":"), "input": "", "output": ""})
+        elif jobs and line.strip().startswith(("input:", "output:")):
+            key, _, value = line.strip().partition(":")
+            jobs[-1][key] = value
+    return jobs
+
+
+def test_paper_preset_infodist_reads_the_whole_pool_with_the_authors_trials(tmp_path):
+    """The paper has no privacy filter: its infodist row (and the ablation rows of its method) choose from the
+    unfiltered pool, while the project's rows keep the filter; Infomap runs the authors' 5 trials."""
+    assert preset_with_defaults()["select"]["trials"] == 5
+    data = tmp_path / "medmnist"
+    data.mkdir()
+    np.savez(data / "pathmnist_64.npz", train_images=np.zeros((1, 64, 64, 3), np.uint8))
+    config = write_config(tmp_path, base="configs/pathmnist_64.yaml", dataset={"data_dir": str(data)})
+    proc = snakemake(config, "--dry-run", "--forceall", check=True)
+    jobs = _dry_run_jobs(proc.stdout + proc.stderr)
+    reads_filter = {}
+    for job in jobs:
+        if job["rule"].startswith("select_") and "ipc100" in job["output"]:
+            reads_filter[job["output"].strip().rsplit("/", 1)[-1]] = "privacy_filter.npz" in job["input"]
+    assert reads_filter["infodist_ipc100.npz"] is False
+    assert reads_filter["infodist-convnet-knn10-modular_centrality_ipc100.npz"] is False
+    assert reads_filter["infodist_plus_ipc100.npz"] is True and reads_filter["kmeans_ipc100.npz"] is True
+
+
+def test_the_summary_names_the_rows_the_privacy_filter_shaped():
+    from histodistill.report import pool_filter_note
+    from histodistill.workflow import POOL_METHODS
+
+    methods = ["infodist", "infodist-convnet-knn10-modular_centrality", "infodist_plus", "kmeans", "random_real"]
+    note = pool_filter_note(methods, POOL_METHODS, True, ["infodist"])
+    shaped, whole = note.split("; ")
+    assert shaped.endswith("kept: infodist_plus, kmeans")
+    assert whole.startswith("chose from the whole pool: infodist, infodist-convnet-knn10-modular_centrality (")
+    assert "whole pool: infodist, infodist-convnet-knn10-modular_centrality, infodist_plus, kmeans" in (
+        pool_filter_note(methods, POOL_METHODS, False, [])
+    )
+    assert pool_filter_note(["random_real", "dm"], POOL_METHODS, True, []) == ""

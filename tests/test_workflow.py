@@ -20,6 +20,7 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     summary = pd.read_csv(ds / "tables" / "summary.csv")
     rows = set(zip(summary["method"], summary["ipc"].astype(str)))
     methods = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "random_real", "dm", "dc", "dsa", "mtt")
+    methods += ("dm_refine",)
     for method in methods:
         assert (method, "2") in rows
     assert ("full_real", "all") in rows
@@ -42,6 +43,23 @@ def test_smoke_run_writes_summary_and_figures(smoke_run):
     assert (capped["n_edges"] <= 10 * capped["n_nodes"]).all() and paper["n_edges"].sum() > capped["n_edges"].sum()
     for rule_log in ("train_denoiser.log", "build_graph_convnet.log", "summarise.log"):
         assert (ds / "logs" / rule_log).stat().st_size > 0
+
+
+def test_dm_refine_starts_from_the_selection_and_is_audited_as_synthetic(smoke_run):
+    """dm_refine (distill.dm_refine.start: infodist_plus) is DM moved from the selected pool images: the same labels,
+    images that moved from the selection's, no real index, and an audit that does not treat it as real images."""
+    _, ds = smoke_run
+    start, refined = np.load(ds / "subsets" / "infodist_plus_ipc2.npz"), np.load(ds / "subsets" / "dm_refine_ipc2.npz")
+    assert str(refined["source"]) == "distilled" and str(refined["init"]) == "pool"
+    assert (refined["indices"] == -1).all() and refined["images"].shape == start["images"].shape
+    order = np.argsort(start["labels"], kind="stable")
+    assert np.array_equal(refined["labels"], start["labels"][order])
+    moved = np.abs(refined["images"].astype(int) - start["images"][order].astype(int)).mean()
+    assert 0 < moved < 64  # it started there and moved (5 DM steps), not from noise or real images
+    audit = pd.read_csv(ds / "tables" / "privacy.csv")
+    row = audit[(audit["method"] == "dm_refine") & (audit["ipc"].astype(str) == "2")]
+    assert len(row) == 1 and row["source"].iloc[0] == "distilled" and row["init"].iloc[0] == "pool"
+    assert "made from real training images" not in str(row["gate_reasons"].iloc[0])
 
 
 def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
@@ -124,6 +142,7 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "find_communities",
         "select_infodist",
         "select_infodist_plus",
+        "distill_dm_refine",  # it starts from infodist_plus's selection
         "privacy_audit",
         "privacy_table",
         "share",
@@ -133,7 +152,8 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
         "all",
     }
     assert jobs["find_communities"] == 2 and jobs["select_infodist"] == 1 and jobs["select_infodist_plus"] == 1
-    assert jobs["evaluate_subset"] == 2  # infodist and infodist_plus, nothing else
+    assert jobs["distill_dm_refine"] == 1
+    assert jobs["evaluate_subset"] == 3  # infodist, infodist_plus and dm_refine (started from it), nothing else
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):

@@ -1,9 +1,10 @@
-"""Rule distill_dm: distribution matching, IPC learnable images per class, written as a subset."""
+"""Rules distill_dm and distill_dm_refine: distribution matching, IPC learnable images per class, written as a subset;
+dm_refine starts from a pool selection (input `start`) instead of `distill.dm.init`."""
 
 from histodistill.accel import resolve_precision
 from histodistill.distill import DMConfig, distribution_matching
 from histodistill.io import load_npz
-from histodistill.subsets import save_subset
+from histodistill.subsets import load_subset, save_subset
 from histodistill.workflow import run_job
 
 
@@ -11,9 +12,22 @@ def main(smk, device):
     real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
     p = smk.params.dm
     cfg = DMConfig(**p, precision=resolve_precision(smk.params.precision, device))
+    start = None
+    if "start" in smk.input.keys():
+        subset = load_subset(smk.input.start)
+        start = (subset["images"], subset["labels"])
     result = distribution_matching(
-        real["train_images"], real["train_labels"], int(real["n_classes"]), int(smk.wildcards.ipc), cfg, device
+        real["train_images"],
+        real["train_labels"],
+        int(real["n_classes"]),
+        int(smk.wildcards.ipc),
+        cfg,
+        device,
+        start=start,
     )
+    if start is not None:  # started from synthetic pool images: no real image in the start
+        save_subset(smk.output[0], result.images, result.labels, result.indices, "distilled", init="pool")
+        return
     source = "real" if cfg.init == "real" else "distilled"
     save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
 

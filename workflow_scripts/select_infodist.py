@@ -1,11 +1,10 @@
 """Rule select_infodist: IPC images per class from the Infomap communities (quota + top-up, ranked), among the pool
-images the privacy filter keeps."""
+images the privacy filter keeps (all of them where the method is in select.privacy_filter.unfiltered)."""
 
 import numpy as np
 
-from histodistill.io import load_npz
 from histodistill.pool import load_pool
-from histodistill.subsets import infodist_indices, save_subset
+from histodistill.subsets import infodist_indices, pool_keep_flags, save_subset
 from histodistill.io import load_npy
 from histodistill.workflow import run_job
 
@@ -17,7 +16,7 @@ def main(smk, device):
         from histodistill.errors import HistodistillError
 
         raise HistodistillError(f"{smk.input.labels}: labels do not match the pool shards; rerun embed_pool")
-    keep = load_npz(smk.input.keep, required=("keep",))["keep"]
+    keep = pool_keep_flags(list(smk.input.keep), labels)
     idx = infodist_indices(labels, list(smk.input.communities), int(smk.wildcards.ipc), smk.params.rank, keep)
     save_subset(smk.output[0], images[idx], labels[idx], idx, "pool")
 

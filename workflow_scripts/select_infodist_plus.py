@@ -6,9 +6,9 @@ import numpy as np
 
 from histodistill.errors import HistodistillError
 from histodistill.facility import gate_pool
-from histodistill.io import check_embedding_file, load_npy, load_npz
+from histodistill.io import check_embedding_file, load_npy
 from histodistill.pool import load_pool
-from histodistill.subsets import prototype_indices, save_subset
+from histodistill.subsets import pool_keep_flags, prototype_indices, save_subset
 from histodistill.workflow import run_job
 
 
@@ -18,7 +18,7 @@ def main(smk, device):
         raise HistodistillError(f"{smk.input.labels}: labels do not match the pool shards; rerun embed_pool")
     emb = load_npy(smk.input.embeddings, mmap_mode="r")
     check_embedding_file(smk.input.embeddings, emb, len(images))
-    keep = load_npz(smk.input.keep, required=("keep",))["keep"]
+    keep = pool_keep_flags(list(smk.input.keep), labels)
     p = smk.params
     certainty = None
     if smk.input.embedder:

@@ -3,11 +3,10 @@ the pool images the privacy filter keeps."""
 
 import numpy as np
 
-from histodistill.errors import HistodistillError
-from histodistill.io import NpyRows, check_embedding_file, load_npz
+from histodistill.io import NpyRows, check_embedding_file
 from histodistill.pool import load_pool
 from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
-from histodistill.subsets import per_class_selection, save_subset
+from histodistill.subsets import per_class_selection, pool_keep_flags, save_subset
 from histodistill.workflow import run_job
 
 
@@ -16,10 +15,8 @@ def main(smk, device):
     emb = NpyRows(smk.input.embeddings)  # one class's rows at a time, read from disk (raw pixels can be GBs)
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
-    keep = load_npz(smk.input.keep, required=("keep",))["keep"].astype(bool)
-    if keep.shape != labels.shape:
-        raise HistodistillError(f"{smk.input.keep}: {keep.shape} keep flags for {labels.shape} pool images; rerun it")
-    kept = np.where(keep)[0]  # the privacy filter's survivors; selection works on them only
+    keep = pool_keep_flags(list(smk.input.keep), labels)
+    kept = np.where(keep)[0]  # the privacy filter's survivors (or the whole pool, if unfiltered); selection works on them
     labels_kept = labels[kept]
 
     def pick(c, members):

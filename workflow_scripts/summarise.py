@@ -13,12 +13,13 @@ from histodistill.report import (
     class_accuracy_markdown,
     collect_results,
     markdown_table,
+    pool_filter_note,
     privacy_budget_markdown,
     validation_ranking_markdown,
     with_class_accuracy,
     with_privacy_budget,
 )
-from histodistill.workflow import REAL_METHODS, run_job
+from histodistill.workflow import POOL_METHODS, REAL_METHODS, run_job
 
 
 def main(smk, device):
@@ -33,6 +34,11 @@ def main(smk, device):
     text = f"{smk.params.dataset}: classes {', '.join(smk.params.class_names)}\n\n" + markdown_table(summary)
     if budget is not None:
         text += "\n" + privacy_budget_markdown(budget)
+    else:  # in DP mode every pool row reads the vote's keep flags (the budget note says so)
+        f = smk.params.pool_filter
+        methods = list(dict.fromkeys(summary["method"]))
+        note = pool_filter_note(methods, POOL_METHODS, f["enabled"], f["unfiltered"])
+        text += "\n" + note if note else ""
     ranking = validation_ranking_markdown(summary)
     if ranking:
         text += "\nRanked by validation accuracy (%, mean ± std over seeds; choose on val, report test)\n\n" + ranking
