@@ -38,9 +38,45 @@ def evaluation_switches(params: dict[str, Any], device: torch.device | str, step
     return compiled, (False if batch_seeds == "auto" else bool(batch_seeds))
 
 
-def train_config_for(model: str, params: dict[str, Any], full_real: bool, precision: str = "fp32") -> TrainConfig:
+PROTOCOLS = ("infodist", "distillation")
+
+
+def train_config_for(
+    model: str,
+    params: dict[str, Any],
+    full_real: bool,
+    precision: str = "fp32",
+    method: str = "",
+    learned_lr: float | None = None,
+) -> TrainConfig:
     """The evaluation protocol's TrainConfig for one network (full real data gets its own epoch count; ResNet18 its
-    own width, so that a wide ConvNet does not turn it into a 45 M-parameter network)."""
+    own width, so that a wide ConvNet does not turn it into a 45 M-parameter network).
+
+    `evaluate.protocol: infodist` (the default): InfoDist's training (warm-up and cosine, EMA, the boundary
+    contrastive term; every key of `evaluate`). `distillation`: the dataset-distillation reference's `evaluate_synset`
+    (DC/DSA/DM and MTT), with `evaluate.distillation`'s settings: SGD lr 0.01 (MTT's set: its learned lr, as the
+    reference sets lr_net = syn_lr), momentum 0.9, weight decay 5e-4, batch 256, Epoch + 1 epochs with the lr times
+    0.1 and a new optimiser after epoch Epoch // 2 + 1, no warm-up, EMA or contrastive term; DSA for every `method`
+    except those in `without_augmentation` (DC: 300 epochs without augmentation, the others 1000 with DSA)."""
+    if params.get("protocol", "infodist") == "distillation":
+        d = params["distillation"]
+        augment = method not in d["without_augmentation"]
+        epochs = params["full_real_epochs"] if full_real else d["epochs" if augment else "epochs_without_augmentation"]
+        return TrainConfig(
+            net=model,
+            depth=params["depth"],
+            width=params["resnet18_width"] if model == "resnet18" else params["width"],
+            epochs=epochs + 1,
+            batch_size=d["batch_size"],
+            lr=float(learned_lr) if learned_lr is not None else d["lr"],
+            momentum=0.9,
+            weight_decay=5e-4,
+            ema_decay=0.0,
+            dsa=augment,
+            contrastive_weight=0.0,
+            schedule="step",
+            precision=precision,
+        )
     return TrainConfig(
         net=model,
         depth=params["depth"],
@@ -60,12 +96,19 @@ def train_config_for(model: str, params: dict[str, Any], full_real: bool, precis
 
 
 def evaluation_config(
-    model: str, params: dict[str, Any], full_real: bool, precision: str, device: torch.device | str, n_images: int
+    model: str,
+    params: dict[str, Any],
+    full_real: bool,
+    precision: str,
+    device: torch.device | str,
+    n_images: int,
+    method: str = "",
+    learned_lr: float | None = None,
 ) -> tuple[TrainConfig, bool]:
     """What one evaluation job trains with: `train_config_for`'s config, compiled or not as `evaluation_switches`
     decides for the job's length (its `n_images` over the config's epochs and batch size, every seed), and whether
     the seeds train side by side."""
-    cfg = train_config_for(model, params, full_real, precision)
+    cfg = train_config_for(model, params, full_real, precision, method, learned_lr)
     steps = training_steps(n_images, cfg.batch_size, cfg.epochs, len(params["seeds"]))
     compiled, batch_seeds = evaluation_switches(params, device, steps)
     return replace(cfg, compile=compiled), batch_seeds
@@ -130,6 +173,9 @@ def evaluate_subset(
                 "model": cfg.net,
                 "n_train": int(len(train_labels)),
                 "epochs": cfg.epochs,
+                "lr": cfg.lr,
+                "schedule": cfg.schedule,
+                "dsa": cfg.dsa,
                 "precision": cfg.precision,
                 "batch_seeds": batched,
                 "compiled": cfg.compile and not batched,

@@ -85,6 +85,17 @@ def with_privacy_budget(summary: pd.DataFrame, budget: dict | None, private_meth
     return out
 
 
+def protocol_note(protocol: str) -> str:
+    """One line naming the evaluation protocol every row of the summary was trained with (evaluate.protocol)."""
+    if protocol == "distillation":
+        return (
+            "Evaluation protocol: distillation, the dataset-distillation reference's evaluate_synset (SGD at "
+            "evaluate.distillation.lr, mtt at its learned lr; step decay at half the epochs; no EMA or contrastive "
+            "term; DSA except for evaluate.distillation.without_augmentation).\n"
+        )
+    return "Evaluation protocol: infodist, InfoDist's training (warm-up and cosine, EMA, boundary contrastive term).\n"
+
+
 def pool_filter_note(methods: list[str], pool_methods: tuple[str, ...], enabled: bool, unfiltered: list[str]) -> str:
     """One line saying which rows chose from the privacy-filtered pool and which from the whole pool ('' without pool
     rows). Ablation rows (infodist-…) follow infodist; dm_refine starts from its selector's set."""

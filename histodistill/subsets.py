@@ -21,11 +21,15 @@ def save_subset(
     indices: np.ndarray,
     source: str,
     init: str | None = None,
+    learned_lr: float | None = None,
 ) -> None:
     """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real');
-    a distilled set ('distilled', started from noise) has none (-1). `init` ('real' or 'noise') marks a distilled
-    set's starting point; a real-init set is source 'real' with the indices of the real images it started from."""
+    a distilled set ('distilled', started from noise) has none (-1). `init` ('real', 'noise' or 'pool') marks a
+    distilled set's starting point; a real-init set is source 'real' with the indices of the real images it started
+    from. `learned_lr`: MTT's learned learning rate, which the distillation protocol trains the set with."""
     extra = {} if init is None else {"init": np.asarray(init)}
+    if learned_lr is not None:
+        extra["learned_lr"] = np.asarray(float(learned_lr))
     save_npz(
         path,
         images=np.ascontiguousarray(images, dtype=np.uint8),

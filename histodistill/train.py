@@ -43,6 +43,7 @@ class TrainConfig:
     contrastive_weight: float = 1.0
     contrastive_beta: float = 0.9
     contrastive_tau: float = 0.3
+    schedule: str = "warmup_cosine"  # 'warmup_cosine' (InfoDist's protocol) or 'step' (the reference evaluate_synset)
     precision: str = "fp32"  # 'fp32' or 'bf16' (autocast of the network; weights, loss and EMA stay fp32)
     compile: bool = False  # torch.compile of the network's forward and the loss (one seed at a time only)
     compile_mode: str = "default"  # torch.compile's mode; "reduce-overhead" (CUDA graphs) is timed by benchmarks only
@@ -92,6 +93,32 @@ def lr_at(epoch: int, epochs: int, base_lr: float) -> float:
         return base_lr * (epoch + 1) / half
     rest = max(1, epochs - half)
     return 0.5 * base_lr * (1 + math.cos(math.pi * (epoch - half) / rest))
+
+
+SCHEDULES = ("warmup_cosine", "step")
+
+
+def lr_for_epoch(epoch: int, cfg: TrainConfig) -> tuple[float, bool]:
+    """(learning rate of this epoch, whether the optimiser starts afresh before it).
+
+    `warmup_cosine`: `lr_at`. `step`: the dataset-distillation reference's `evaluate_synset` (VICO-UoE/
+    DatasetCondensation utils.py; MTT's copy alike): cfg.epochs = Epoch + 1 epochs, and after epoch Epoch // 2 + 1 the
+    lr is multiplied by 0.1 with a new SGD optimiser (its momentum buffers dropped)."""
+    if cfg.schedule == "warmup_cosine":
+        return lr_at(epoch, cfg.epochs, cfg.lr), False
+    if cfg.schedule != "step":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use one of {SCHEDULES}")
+    switch = (cfg.epochs - 1) // 2 + 1
+    return (cfg.lr if epoch <= switch else 0.1 * cfg.lr), epoch == switch + 1
+
+
+def _start_epoch(opt: torch.optim.Optimizer, epoch: int, cfg: TrainConfig) -> None:
+    """Set this epoch's learning rate; drop the optimiser's state where the schedule starts a new one."""
+    lr, fresh = lr_for_epoch(epoch, cfg)
+    if fresh:
+        opt.state.clear()
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 @torch.no_grad()
@@ -162,8 +189,7 @@ def train_classifier(
     bs = min(cfg.batch_size, n)
     best_acc, best_state = -1.0, None
     for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, mininterval=5, leave=False):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(epoch, cfg.epochs, cfg.lr)
+        _start_epoch(opt, epoch, cfg)
         model.train()
         perm = torch.randperm(n, generator=g, device=device)
         for start in range(0, n, bs):
@@ -259,8 +285,7 @@ def train_classifiers(
     for epoch in tqdm(
         range(cfg.epochs), desc=f"{desc} seeds {seeds}", disable=not progress, mininterval=5, leave=False
     ):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(epoch, cfg.epochs, cfg.lr)
+        _start_epoch(opt, epoch, cfg)
         perms = [torch.randperm(n, generator=g, device=device) for g in gens]
         for start in range(0, n, bs):
             xs, ys = [], []

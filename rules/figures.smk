@@ -29,6 +29,7 @@ rule summarise:
         class_names=CLASS_NAMES,
         dataset=DS,
         pool_filter={k: config["select"]["privacy_filter"][k] for k in ("enabled", "unfiltered")},
+        protocol=config["evaluate"]["protocol"],
     script:
         "../workflow_scripts/summarise.py"
 

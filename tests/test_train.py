@@ -368,3 +368,90 @@ def test_cutout_blanks_a_square_of_the_reference_size(size):
     rows, cols = blank.any(2).sum(1), blank.any(1).sum(1)
     assert torch.equal(blank.sum((1, 2)), rows * cols)  # a rectangle
     assert rows.max() == side and cols.max() == side and (rows == side).float().mean() > 0.3
+
+
+def reference_evaluate_synset_lrs(epoch_eval_train: int, lr_net: float) -> list[tuple[float, bool]]:
+    """Port of the reference's evaluate_synset loop (VICO-UoE/DatasetCondensation utils.py): the lr each epoch trains
+    with, and whether a new optimiser was made before it."""
+    lr, schedule, out, fresh = float(lr_net), [epoch_eval_train // 2 + 1], [], False
+    for ep in range(epoch_eval_train + 1):
+        out.append((lr, fresh))
+        fresh = False
+        if ep in schedule:
+            lr *= 0.1
+            fresh = True  # optimizer = torch.optim.SGD(net.parameters(), lr, momentum=0.9, weight_decay=0.0005)
+    return out
+
+
+@pytest.mark.parametrize("epoch_eval_train", [300, 1000, 7, 1])
+def test_the_distillation_protocol_schedule_is_the_reference_evaluate_synset(epoch_eval_train):
+    from histodistill.train import lr_for_epoch
+
+    cfg = TrainConfig(epochs=epoch_eval_train + 1, lr=0.01, schedule="step")
+    ours = [lr_for_epoch(e, cfg) for e in range(cfg.epochs)]
+    ref = reference_evaluate_synset_lrs(epoch_eval_train, 0.01)
+    assert [f for _, f in ours] == [f for _, f in ref]
+    assert [lr for lr, _ in ours] == pytest.approx([lr for lr, _ in ref], rel=1e-12)
+
+
+def test_distillation_protocol_training_equals_the_reference_loop_with_its_fresh_optimiser():
+    """train_classifier under the step schedule (no DSA, EMA or contrastive term) ends at the weights of a port of
+    evaluate_synset's loop: SGD(lr, momentum 0.9, wd 5e-4), Epoch + 1 full-batch epochs, lr × 0.1 and a new SGD
+    after epoch Epoch // 2 + 1. Keeping the old momentum at the switch, or switching an epoch off, changes them."""
+    from histodistill.images import to_model_space
+    from histodistill.nets import build_classifier
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(20, 8, 8, 1), dtype=np.uint8)
+    labels = np.repeat(np.arange(4), 5)
+    cfg = TrainConfig(
+        depth=2, width=8, epochs=7 + 1, batch_size=64, lr=0.05, ema_decay=0.0, dsa=False, contrastive_weight=0.0,
+        schedule="step",
+    )
+    ours = train_classifier(images, labels, 4, cfg, seed=3, progress=False)
+
+    torch.manual_seed(3)  # as _seeded_start: the seed makes the initial network
+    net = build_classifier("convnet", 1, 4, 8, depth=2, width=8)
+    x, y = to_model_space(images, "cpu"), torch.from_numpy(labels)
+    lr = cfg.lr
+    opt = torch.optim.SGD(net.parameters(), lr, momentum=0.9, weight_decay=0.0005)
+    epoch_eval_train = cfg.epochs - 1
+    for ep in range(epoch_eval_train + 1):
+        net.train()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if ep in [epoch_eval_train // 2 + 1]:
+            lr *= 0.1
+            opt = torch.optim.SGD(net.parameters(), lr, momentum=0.9, weight_decay=0.0005)
+    for a, b in zip(ours.state_dict().values(), net.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_distillation_protocol_settings_per_method():
+    from histodistill.evaluate import train_config_for
+
+    params = {
+        "protocol": "distillation", "depth": 3, "width": 32, "resnet18_width": 64, "full_real_epochs": 60,
+        "distillation": {
+            "lr": 0.01, "epochs": 1000, "epochs_without_augmentation": 300, "without_augmentation": ["dc"],
+            "batch_size": 256,
+        },
+    }
+    dc = train_config_for("convnet", params, False, method="dc")
+    dm = train_config_for("convnet", params, False, method="dm")
+    mtt = train_config_for("convnet", params, False, method="mtt", learned_lr=0.0123)
+    assert (dc.epochs, dc.dsa, dm.epochs, dm.dsa) == (301, False, 1001, True)
+    assert mtt.lr == 0.0123 and dm.lr == dc.lr == 0.01
+    for cfg in (dc, dm, mtt):
+        assert cfg.schedule == "step" and cfg.ema_decay == 0 and cfg.contrastive_weight == 0
+        assert cfg.momentum == 0.9 and cfg.weight_decay == 5e-4 and cfg.batch_size == 256
+    infodist = train_config_for("convnet", {**params, **_INFODIST_KEYS, "protocol": "infodist"}, False, method="dc")
+    assert infodist.schedule == "warmup_cosine" and infodist.ema_decay == 0.995 and infodist.dsa
+
+
+_INFODIST_KEYS = {
+    "epochs": 300, "batch_size": 256, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "ema_decay": 0.995,
+    "dsa": True, "contrastive_weight": 1.0, "contrastive_beta": 0.9, "contrastive_tau": 0.3,
+}

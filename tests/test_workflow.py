@@ -77,7 +77,7 @@ def test_smoke_run_takes_the_gpu_speed_paths_without_falling_back(smoke_run):
 def test_privacy_audit_fails_real_images_per_image_and_every_planted_control_is_caught(smoke_run):
     _, ds = smoke_run
     table = pd.read_csv(ds / "tables" / "privacy.csv")
-    assert len(table) == 9  # every shared subset (all but full real) is audited
+    assert len(table) == 10  # every shared subset (all but full real) is audited
     real = table[table["method"] == "random_real"]
     # one member definition (the train split): real training images are exact copies and fail the gate
     assert (real["release_exact_copies"] == real["n"]).all() and (real["gate"] == "fail").all()
@@ -112,7 +112,7 @@ def test_share_packages_load_back_to_the_subset_files(smoke_run):
 
     _, ds = smoke_run
     index = pd.read_csv(ds / "share" / "index.csv")
-    assert len(index) == 9  # every shared set: 5 selectors + 4 distillers at IPC 2
+    assert len(index) == 10  # every shared set: 5 selectors + 5 distillers (dm_refine among them) at IPC 2
     assert not index.loc[index["set"].str.startswith("random_real"), "shared"].any()
     assert index.loc[~index["shared"], "reasons"].str.len().gt(0).all()  # every refusal says why
     for name in index.loc[index["shared"], "set"]:
@@ -154,6 +154,25 @@ def test_selection_parameter_change_reruns_only_selection_evaluation_and_summary
     assert jobs["find_communities"] == 2 and jobs["select_infodist"] == 1 and jobs["select_infodist_plus"] == 1
     assert jobs["distill_dm_refine"] == 1
     assert jobs["evaluate_subset"] == 3  # infodist, infodist_plus and dm_refine (started from it), nothing else
+
+
+def test_distillation_protocol_trains_mtt_at_its_learned_lr_and_dc_without_augmentation(smoke_run, tmp_path):
+    """evaluate.protocol distillation on a copy of the smoke run: MTT's set (which records its learned lr) trains at
+    that lr, DC's without DSA for epochs_without_augmentation + 1 epochs, DM's with DSA at the reference lr."""
+    _, ds = smoke_run
+    shutil.copytree(ds.parent, tmp_path / "results")
+    config = write_config(
+        tmp_path,
+        evaluate={"protocol": "distillation", "distillation": {"epochs": 3, "epochs_without_augmentation": 2}},
+    )
+    copy = tmp_path / "results" / ds.name
+    targets = [str(copy / "eval" / f"{m}_ipc2" / "convnet_seed0.json") for m in ("mtt", "dc", "dm")]
+    snakemake(config, *targets, "--force", check=True)
+    learned = float(np.load(copy / "subsets" / "mtt_ipc2.npz")["learned_lr"])
+    mtt, dc, dm = (json.loads(open(t).read()) for t in targets)
+    assert learned > 0 and mtt["lr"] == pytest.approx(learned) and mtt["schedule"] == "step"
+    assert (dc["epochs"], dc["dsa"], dc["lr"]) == (3, False, 0.01)
+    assert (dm["epochs"], dm["dsa"], dm["lr"]) == (4, True, 0.01)
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):
@@ -240,7 +259,7 @@ def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_
     for kept in ("data", "generator", "pool"):
         shutil.copytree(ds / kept, rerun / kept, ignore=shutil.ignore_patterns("privacy_filter.npz", "quality.json"))
     targets = sorted(p.relative_to(ds) for p in (ds / "subsets").glob("*.npz"))
-    assert len(targets) == 9  # every selector (5 methods + 4 distillers)
+    assert len(targets) == 10  # every selector (5 methods + 5 distillers, dm_refine among them)
     # and metrics: the pool's quality and the evaluation of a pool subset and a real subset, both seeds
     metrics = ["pool/quality.json"]
     metrics += [f"eval/{s}/convnet_seed{k}.json" for s in ("kmeans_ipc2", "random_real_ipc2") for k in (0, 1)]

@@ -26,9 +26,14 @@ def main(smk, device):
         cfg,
         device,
     )
-    logging.getLogger("histodistill").info("learned learning rate %.6f (not used by the evaluation)", learned_lr)
+    logging.getLogger("histodistill").info(
+        "learned learning rate %.6f (recorded in the subset; evaluate.protocol distillation trains the set with it)",
+        learned_lr,
+    )
     source = "real" if cfg.init == "real" else "distilled"
-    save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
+    save_subset(
+        smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init, learned_lr=learned_lr
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -6,6 +6,7 @@ from histodistill.accel import resolve_precision
 from histodistill.data import validate_images
 from histodistill.evaluate import evaluate_subset, evaluation_config
 from histodistill.io import load_npz, write_json
+from histodistill.report import parse_subset
 from histodistill.subsets import load_subset, subset_init
 from histodistill.workflow import run_job
 
@@ -16,22 +17,31 @@ def main(smk, device):
     real = load_npz(smk.input.real)
     n_classes = int(real["n_classes"])
     full_real = smk.wildcards.subset == "full_real_ipcall"
-    init = ""
+    method = parse_subset(smk.wildcards.subset)[0]
+    init, learned_lr = "", None
     if full_real:
         images, labels = real["train_images"], real["train_labels"]
     else:
         subset = load_subset(smk.input.subset[0])
         init = subset_init(subset)
+        if method == "mtt" and "learned_lr" in subset:
+            learned_lr = float(subset["learned_lr"])
         images, labels = subset["images"], subset["labels"]
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
     params = smk.params.evaluate
     precision = resolve_precision(smk.params.precision, device)
-    cfg, batch_seeds = evaluation_config(smk.wildcards.model, params, full_real, precision, device, len(labels))
+    cfg, batch_seeds = evaluation_config(
+        smk.wildcards.model, params, full_real, precision, device, len(labels), method, learned_lr
+    )
     log.info(
-        "%s: %s, seeds %s, %s, compiled: %s, seeds batched: %s",
+        "%s: %s, protocol %s (lr %g, %d epochs, %s), seeds %s, %s, compiled: %s, seeds batched: %s",
         smk.wildcards.subset,
         cfg.net,
+        params.get("protocol", "infodist"),
+        cfg.lr,
+        cfg.epochs,
+        cfg.schedule,
         params["seeds"],
         cfg.precision,
         cfg.compile,

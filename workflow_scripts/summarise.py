@@ -14,6 +14,7 @@ from histodistill.report import (
     collect_results,
     markdown_table,
     pool_filter_note,
+    protocol_note,
     privacy_budget_markdown,
     validation_ranking_markdown,
     with_class_accuracy,
@@ -39,6 +40,7 @@ def main(smk, device):
         methods = list(dict.fromkeys(summary["method"]))
         note = pool_filter_note(methods, POOL_METHODS, f["enabled"], f["unfiltered"])
         text += "\n" + note if note else ""
+    text += "\n" + protocol_note(smk.params.protocol)
     ranking = validation_ranking_markdown(summary)
     if ranking:
         text += "\nRanked by validation accuracy (%, mean ± std over seeds; choose on val, report test)\n\n" + ranking
