@@ -103,8 +103,23 @@ def stratified_splits(
     return out
 
 
+def medmnist_source_size(size: int) -> int:
+    """The official MedMNIST size a run at `size` px reads: `size` itself, or else the largest official size below it
+    (its images resized to `size`; the feasibility study's code reads the 28 px files at 32 px)."""
+    if size in MEDMNIST_SIZES:
+        return size
+    below = [s for s in MEDMNIST_SIZES if s < size]
+    if not below or size > 256:
+        raise HistodistillError(
+            f"dataset.size: {size} is unsupported for MedMNIST; use one of {list(MEDMNIST_SIZES)}, or a size between "
+            "28 and 256 (the largest official size below it is read and resized, e.g. 32 from the 28 px file)"
+        )
+    return max(below)
+
+
 def medmnist_filename(flag: str, size: int) -> str:
-    """The official file name: `pathmnist.npz` at 28 px, `pathmnist_64.npz` at 64 px."""
+    """The official file a run at `size` px reads: `pathmnist.npz` at 28 (and 32) px, `pathmnist_64.npz` at 64 px."""
+    size = medmnist_source_size(size)
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 
 
@@ -134,8 +149,7 @@ def check_dataset(name: str, size: int) -> None:
             raise HistodistillError(f"dataset.size: {size} is unsupported for {name!r}; use 8 to 256 pixels")
         return
     medmnist_info(name)
-    if size not in MEDMNIST_SIZES:
-        raise HistodistillError(f"dataset.size: {size} is unsupported for MedMNIST; use one of {list(MEDMNIST_SIZES)}")
+    medmnist_source_size(size)
 
 
 def _md5(path: Path) -> str:
@@ -164,7 +178,8 @@ def download_medmnist(flag: str, size: int, root: Path) -> Path:
 
 
 def load_medmnist_splits(flag: str, size: int, root: str | os.PathLike, download: bool) -> dict[str, np.ndarray]:
-    """Official train/val/test splits of a MedMNIST 2D dataset, read through medmnist's own Dataset class.
+    """Official train/val/test splits of a MedMNIST 2D dataset, read through medmnist's own Dataset class; at a size
+    that is not an official one, from the largest official file below it, resized (bilinear) to `size`.
 
     The file is looked for in `root` first; if missing and `download` is true it is fetched. Without it (or offline)
     the error names the file to put where and the config keys to set.
@@ -172,8 +187,7 @@ def load_medmnist_splits(flag: str, size: int, root: str | os.PathLike, download
     import medmnist
 
     info = medmnist_info(flag)
-    if size not in MEDMNIST_SIZES:
-        raise HistodistillError(f"dataset.size: {size} is unsupported for MedMNIST; use one of {list(MEDMNIST_SIZES)}")
+    target_size, size = size, medmnist_source_size(size)
     root = Path(root).expanduser().resolve()
     fname = medmnist_filename(flag, size)
     how = (
@@ -201,7 +215,7 @@ def load_medmnist_splits(flag: str, size: int, root: str | os.PathLike, download
         imgs = np.asarray(ds.imgs)
         if imgs.ndim == 3:
             imgs = imgs[..., None]
-        out[f"{split}_images"] = imgs.astype(np.uint8)
+        out[f"{split}_images"] = resize_images(imgs.astype(np.uint8), target_size)
         out[f"{split}_labels"] = np.asarray(ds.labels).reshape(len(imgs), -1)[:, 0].astype(np.int64)
     return out
 

@@ -96,7 +96,10 @@ def check_config(config: dict[str, Any]) -> None:
         if not path.exists():
             from .data import medmnist_info
 
-            suffix = "" if ds["size"] == 28 else f"_{ds['size']}"
+            from .data import medmnist_source_size
+
+            source = medmnist_source_size(ds["size"])
+            suffix = "" if source == 28 else f"_{source}"
             raise HistodistillError(
                 f"MedMNIST file {path} not found. Download {path.name} from "
                 f"{medmnist_info(ds['name'])['url' + suffix]} and put it in {path.parent} (config key "

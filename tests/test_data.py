@@ -51,8 +51,22 @@ def test_missing_medmnist_file_says_what_to_put_where(tmp_path):
 def test_unknown_flag_and_size_are_rejected():
     with pytest.raises(HistodistillError, match="unknown dataset"):
         load_real("chestmnist", 28)  # multi-label: no single class per image
-    with pytest.raises(HistodistillError, match="unsupported"):
-        load_real("pathmnist", 100)
+    for size in (20, 300):  # below the smallest official file, or beyond the largest resize
+        with pytest.raises(HistodistillError, match="unsupported"):
+            load_real("pathmnist", size)
+
+
+def test_medmnist_at_32_px_reads_the_28_px_file_resized_as_the_feasibility_code_does(tmp_path):
+    """dataset.size 32 on a MedMNIST flag: the official 28 px file, each image resized bilinearly to 32 px."""
+    from PIL import Image
+
+    written = write_medmnist_fixture(tmp_path / "data", "pathmnist", 28, rgb=True)
+    assert medmnist_filename("pathmnist", 32) == "pathmnist.npz"
+    real = load_real("pathmnist", 32, tmp_path / "data")
+    for split in ("train", "val", "test"):
+        images = written[f"{split}_images"]
+        expected = np.stack([np.asarray(Image.fromarray(i).resize((32, 32), Image.Resampling.BILINEAR)) for i in images])
+        assert np.array_equal(real[f"{split}_images"], expected)
 
 
 def test_digits_split_is_stratified_deterministic_and_resized():

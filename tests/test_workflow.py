@@ -238,12 +238,14 @@ def test_bad_input_gives_one_clear_error_and_no_outputs(tmp_path, overrides, mes
     assert not (tmp_path / "results").exists()
 
 
-def test_missing_medmnist_file_message_names_file_and_config_key(tmp_path):
-    config = write_config(tmp_path, dataset={"name": "bloodmnist", "size": 28, "data_dir": str(tmp_path / "data")})
+@pytest.mark.parametrize("size", [28, 32])  # 32: the 28 px file, resized (the feasibility study's size)
+def test_missing_medmnist_file_message_names_file_and_config_key(tmp_path, size):
+    config = write_config(tmp_path, dataset={"name": "bloodmnist", "size": size, "data_dir": str(tmp_path / "data")})
     proc = snakemake(config)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert str(tmp_path / "data" / "bloodmnist.npz") in out and "dataset.data_dir" in out
+    assert "bloodmnist.npz?download=1" in out or "zenodo" in out  # the 28 px file's address, not a 32 px one
 
 
 def test_same_config_twice_gives_byte_identical_subsets_and_equal_metrics(smoke_run, tmp_path):
