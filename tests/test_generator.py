@@ -220,3 +220,19 @@ def test_snapshot_at_step_s_of_a_longer_run_is_the_final_checkpoint_of_an_s_step
         assert torch.equal(snapshots[2]["state_dict"][key], value), key
         assert torch.equal(snapshots[4]["state_dict"][key], longer["state_dict"][key]), key
     assert any(not torch.equal(snapshots[4]["state_dict"][k], v) for k, v in short["state_dict"].items())
+
+
+def test_pool_compile_auto_compiles_only_shards_long_enough_to_repay_it():
+    """Compiling costs 21-36 s per shard job; the paper preset's shards (100 per class x 9 classes, 50 steps) are too
+    short to repay it, a 40x longer shard is not; never on CPU; explicit settings pass through."""
+    import yaml
+
+    from histodistill.accel import sampling_compile
+
+    preset = yaml.safe_load((REPO / "configs" / "pathmnist_64.yaml").read_text())
+    images, steps = preset["pool"]["per_class"] * 9, preset["pool"]["steps"]
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert sampling_compile("auto", cuda, images, steps) is False
+    assert sampling_compile("auto", cuda, 40 * images, steps) is True
+    assert sampling_compile("auto", cpu, 40 * images, steps) is False
+    assert sampling_compile(True, cpu, 1, 1) is True and sampling_compile(False, cuda, 10**9, 50) is False

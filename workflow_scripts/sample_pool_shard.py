@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from histodistill.accel import resolve_precision, resolve_switch
+from histodistill.accel import resolve_precision, sampling_compile
 from histodistill.generator import load_codec, load_denoiser, sample_images, sampling_batch_size
 from histodistill.io import save_npz
 from histodistill.workflow import run_job
@@ -19,7 +19,7 @@ def main(smk, device):
     labels = np.repeat(np.arange(meta["n_classes"], dtype=np.int64), p.per_class)
     batch = sampling_batch_size(p.batch_size, device)
     precision = resolve_precision(p.precision, device)
-    compiled = resolve_switch(p.compile, device)
+    compiled = sampling_compile(p.compile, device, len(labels), p.steps)
     log.info("sampling %d images in batches of %d, %s, compiled denoiser: %s", len(labels), batch, precision, compiled)
     images = sample_images(
         codec,
