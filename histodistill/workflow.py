@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -112,6 +113,18 @@ def check_config(config: dict[str, Any]) -> None:
             f"select.ipc: IPC {max(too_big)} is larger than the synthetic pool per class ({pool_per_class} = "
             "pool.shards × pool.per_class); lower select.ipc or raise pool.per_class"
         )
+    pool_filter = config["select"]["privacy_filter"]
+    filtered = [m for m in config["select"]["methods"] if m in POOL_METHODS and m not in pool_filter["unfiltered"]]
+    if uses_pool(config) and filtered and pool_filter["enabled"] and not config["privacy"]["dp"]["enabled"]:
+        # the filter removes about its quantile's share of a pool that resembles unseen real images, and more of one
+        # that copies training images: a pool that cannot spare that share fails only after the generator (hours)
+        left = math.floor(pool_per_class * (1.0 - pool_filter["quantile"]))
+        if left < max(config["select"]["ipc"]):
+            raise HistodistillError(
+                f"select.ipc: IPC {max(config['select']['ipc'])} needs more pool images per class than the "
+                f"{left} of {pool_per_class} (pool.shards × pool.per_class) expected to survive the privacy filter "
+                f"(select.privacy_filter.quantile {pool_filter['quantile']}); raise pool.per_class or lower select.ipc"
+            )
     if len(set(config["select"]["ipc"])) != len(config["select"]["ipc"]):
         raise HistodistillError(f"select.ipc: duplicate values in {config['select']['ipc']}")
     known = graph_setting_names()

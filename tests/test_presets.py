@@ -103,3 +103,18 @@ def test_the_summary_names_the_rows_the_privacy_filter_shaped():
         pool_filter_note(methods, POOL_METHODS, False, [])
     )
     assert pool_filter_note(["random_real", "dm"], POOL_METHODS, True, []) == ""
+
+
+def test_paper_preset_with_a_pool_the_filter_would_leave_short_of_ipc_100_stops_before_the_generator(tmp_path):
+    """100 pool images per class for IPC 100 with the privacy filter on: the filter removes about its quantile's
+    share, so the run could only fail after hours of generator training; it is refused at parse time instead."""
+    data = tmp_path / "medmnist"
+    data.mkdir()
+    np.savez(data / "pathmnist_64.npz", train_images=np.zeros((1, 64, 64, 3), np.uint8))
+    config = write_config(
+        tmp_path, base="configs/pathmnist_64.yaml", dataset={"data_dir": str(data)}, pool={"per_class": 10}
+    )
+    proc = snakemake(config, "--dry-run")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "train_denoiser" not in out
+    assert "select.ipc: IPC 100 needs more pool images per class than the 95 of 100" in out

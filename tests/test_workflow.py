@@ -211,9 +211,10 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
     "overrides, message",
     [
         ({"dataset": {"name": "notamnist"}}, "unknown dataset 'notamnist'"),
-        ({"dataset": {"name": "pathmnist", "size": 32}}, "dataset.size: 32 is unsupported"),
+        ({"dataset": {"name": "pathmnist", "size": 20}}, "dataset.size: 20 is unsupported"),
         ({"dataset": {"name": "pathmnist", "size": 64, "data_dir": "/nonexistent/medmnist"}}, "pathmnist_64.npz"),
         ({"select": {"ipc": [1, 500]}}, "IPC 500 is larger than the synthetic pool per class"),
+        ({"select": {"ipc": [24]}}, "IPC 24 needs more pool images per class than the 22 of 24"),  # filter's share
         ({"pool": {"shards": "two"}}, "shards"),
         ({"pool": {"guidence": 3.0}}, "guidence"),
         ({"pool": {"steps": 0}}, "steps"),
