@@ -347,7 +347,7 @@ class MTTConfig:
     lr_lr: float = 1e-5
     lr_teacher: float = 0.01
     momentum: float = 0.5
-    batch_syn: int | None = None
+    batch_syn: int | None = 256
     init: str = "real"
     dsa: bool = True
     seed: int = 0
@@ -393,6 +393,16 @@ def train_expert(
             opt.step()
         snapshots.append(flat())
     return torch.stack(snapshots).numpy()
+
+
+def mtt_unroll_bytes(batch: int, syn_steps: int, size: int, depth: int, width: int) -> int:
+    """Estimated memory of MTT's unrolled student steps: every step keeps its ConvNet activations for the backward
+    pass through all steps, about 5 float32 tensors per block (convolution, instance norm and its statistics, ReLU,
+    pooling) of width × (size / 2^l)² values at block l, for each of `batch` images. Matches the costing of the paper
+    preset's MTT (issue 34: about 250 GB at IPC 100 × 9 classes, 20 steps, width 128, 64 px; 63 GB at 10 steps and
+    width 64)."""
+    per_image = sum(5 * width * (size // 2**layer) ** 2 for layer in range(depth))
+    return 4 * syn_steps * batch * per_image
 
 
 def trajectory_matching(
@@ -453,8 +463,8 @@ def trajectory_matching(
     for it in tqdm(range(cfg.iterations), desc=f"MTT IPC {ipc}", disable=not progress, mininterval=5, leave=False):
         traj = experts[int(pick.integers(len(experts)))]
         start = int(pick.integers(max_start))
-        theta0 = torch.from_numpy(traj[start]).to(device)
-        target = torch.from_numpy(traj[start + cfg.expert_epochs]).to(device)
+        theta0 = torch.from_numpy(np.array(traj[start])).to(device)  # two rows of a memory-mapped expert file
+        target = torch.from_numpy(np.array(traj[start + cfg.expert_epochs])).to(device)
         student = theta0.clone().requires_grad_(True)
         order: list[torch.Tensor] = []
         for _ in range(cfg.syn_steps):

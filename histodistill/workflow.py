@@ -80,6 +80,23 @@ def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+def check_mtt_memory(config: dict[str, Any], n_classes: int) -> None:
+    """Refuse an MTT setting whose unrolled student steps cannot fit `distill.mtt.max_memory_gb` at the largest IPC."""
+    from .distill import mtt_unroll_bytes
+
+    mtt = config["distill"]["mtt"]
+    images = max(config["select"]["ipc"]) * n_classes
+    batch = min(mtt["batch_syn"] or images, images)
+    need = mtt_unroll_bytes(batch, mtt["syn_steps"], config["dataset"]["size"], mtt["experts"]["depth"],
+                            mtt["experts"]["width"]) / 1e9
+    if need > mtt["max_memory_gb"]:
+        raise HistodistillError(
+            f"distill.mtt.batch_syn: {batch} images per student step over {mtt['syn_steps']} unrolled steps need "
+            f"about {need:.3g} GB, above distill.mtt.max_memory_gb {mtt['max_memory_gb']:g}; lower distill.mtt.batch_syn "
+            "or distill.mtt.syn_steps"
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Checks the schema cannot express; each raises one clear error naming the key."""
     from .data import check_dataset, medmnist_filename
@@ -146,6 +163,8 @@ def check_config(config: dict[str, Any]) -> None:
             raise HistodistillError(
                 f"distill.{method}.depth: {net_depth} pooling stages need images of at least {2**net_depth}px"
             )
+    if "mtt" in config["select"]["methods"]:
+        check_mtt_memory(config, n_classes_of(ds["name"], ds))
     depth = config["evaluate"]["depth"]
     if ds["size"] < 2**depth:
         raise HistodistillError(f"evaluate.depth: {depth} pooling stages need images of at least {2**depth}px")

@@ -120,7 +120,7 @@ rule distill_mtt:
     resources:
         gpu=1,
     params:
-        mtt={k: v for k, v in config["distill"]["mtt"].items() if k != "experts"},
+        mtt={k: v for k, v in config["distill"]["mtt"].items() if k not in ("experts", "max_memory_gb")},
         experts=config["distill"]["mtt"]["experts"],
         precision=config["precision"],
     script:

@@ -215,6 +215,10 @@ def test_privacy_filter_change_reruns_filter_and_selection_not_generator_graph_o
         ({"dataset": {"name": "pathmnist", "size": 64, "data_dir": "/nonexistent/medmnist"}}, "pathmnist_64.npz"),
         ({"select": {"ipc": [1, 500]}}, "IPC 500 is larger than the synthetic pool per class"),
         ({"select": {"ipc": [24]}}, "IPC 24 needs more pool images per class than the 22 of 24"),  # filter's share
+        (
+            {"distill": {"mtt": {"batch_syn": None, "max_memory_gb": 1e-5}}},
+            "distill.mtt.batch_syn: 20 images per student step over 2 unrolled steps need about 0.000512 GB, above",
+        ),
         ({"pool": {"shards": "two"}}, "shards"),
         ({"pool": {"guidence": 3.0}}, "guidence"),
         ({"pool": {"steps": 0}}, "steps"),

@@ -13,7 +13,7 @@ from histodistill.workflow import run_job
 
 def main(smk, device):
     real = load_npz(smk.input.real, required=("train_images", "train_labels", "n_classes"))
-    experts = [np.load(p) for p in smk.input.experts]
+    experts = [np.load(p, mmap_mode="r") for p in smk.input.experts]  # each iteration reads two rows of one file
     expert_cfg = ExpertConfig(**{k: v for k, v in smk.params.experts.items() if k not in ("count", "seed")})
     cfg = MTTConfig(**smk.params.mtt, precision=resolve_precision(smk.params.precision, device))
     result, learned_lr = trajectory_matching(
