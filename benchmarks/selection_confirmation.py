@@ -42,7 +42,8 @@ def pool_differences(rows: pd.DataFrame, variant: str) -> pd.DataFrame:
     for (pool, ipc), grp in rows.groupby(["pool", "ipc"], sort=False):
         by = grp.set_index(["variant", "seed"])
         for base in BASELINES:
-            seeds = sorted(set(grp.loc[grp["variant"] == variant, "seed"]) & set(grp.loc[grp["variant"] == base, "seed"]))
+            mine, theirs = (set(grp.loc[grp["variant"] == v, "seed"]) for v in (variant, base))
+            seeds = sorted(mine & theirs)
             if not seeds:
                 continue
             record = {"pool": pool, "ipc": int(ipc), "baseline": base, "seeds": len(seeds)}
@@ -135,16 +136,17 @@ def evaluate_pool(plan: dict, dataset_dir: Path, out: Path) -> pd.DataFrame:
 
 def markdown(name: str, table: pd.DataFrame, diffs: pd.DataFrame, variant: str) -> str:
     lines = [f"## {name}: {variant} − baseline (points; 95 % t-interval over pools)", ""]
-    lines += ["| IPC | baseline | split | pools | mean | 95 % interval | margin | meets |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["| IPC | baseline | split | pools | mean | 95 % interval | margin | meets |", "|---" * 8 + "|"]
     for _, r in table.iterrows():
         lines.append(
             f"| {r.ipc} | {r.baseline} | {r.split} | {r.pools} | {r['mean']:+.2f} | [{r.low:+.2f}, {r.high:+.2f}] "
             f"| > {r.margin:+.1f} | {'yes' if r.meets else '**no**'} |"
         )
-    lines += ["", "Every pool (test / val):", "", "| pool | IPC | − k-means | − random synthetic |", "|---|---|---|---|"]
+    lines += ["", "Every pool (test / val):", "", "| pool | IPC | − k-means | − random synthetic |", "|---" * 4 + "|"]
     for (pool, ipc), grp in diffs.groupby(["pool", "ipc"], sort=False):
         cell = {r.baseline: f"{r.acc:+.1f} / {r.val_acc:+.1f}" for r in grp.itertuples()}
-        lines.append(f"| {Path(pool).parent.name} | {ipc} | {cell.get('kmeans', '–')} | {cell.get('random_synthetic', '–')} |")
+        name = Path(pool).parent.name
+        lines.append(f"| {name} | {ipc} | {cell.get('kmeans', '–')} | {cell.get('random_synthetic', '–')} |")
     return "\n".join(lines) + "\n"
 
 

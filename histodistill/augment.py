@@ -176,7 +176,8 @@ def dsa_siamese(
     every image of every batch (e.g. a real and a synthetic batch of one class, as in DC/DSA and DM matching).
 
     The ops are differentiable with respect to the images (gradients flow back to learnable synthetic images;
-    pixels the crop shifts out or cutout blanks get zero gradient). Batches may differ in size but not in image shape."""
+    pixels the crop shifts out or cutout blanks get zero gradient). Batches may differ in size but not in image
+    shape."""
     chooser = g if choice is None else choice
     name = ops[int(torch.randint(len(ops), (1,), generator=chooser, device=chooser.device).item())]
     sizes = [len(b) for b in batches]

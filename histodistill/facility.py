@@ -8,8 +8,9 @@ is maximised greedily over sets S of the budget's size, under a partition matroi
 the Infomap communities with the size quota). The first term is facility location (Mirchandani & Francis 1990) with
 every image weighted by its certainty: it rewards covering the class, as k-medoids does. The second rewards certain
 picks. At a budget of one the greedy pick is the certainty-weighted density peak; as the budget grows the coverage
-term dominates (λ falls with the budget, `certainty_weight` and `certainty_decay`). Greedy is within 1/2 of the optimum under a matroid
-(Fisher, Nemhauser & Wolsey 1978) for the monotone submodular first term; the second is modular.
+term dominates (λ falls with the budget: `certainty_weight` and `certainty_decay`). Greedy is within 1/2 of the
+optimum under a matroid (Fisher, Nemhauser & Wolsey 1978) for the monotone submodular first term; the second is
+modular.
 
 K: the heat (Gaussian) kernel of embedding distances, exp(−d² / 2h²), its bandwidth h the median distance of an image
 to its k-th nearest neighbour (the class's kNN graph scale); or the top-hat kernel 1[d ≤ h] (ProbCover's ball

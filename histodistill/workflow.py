@@ -87,13 +87,14 @@ def check_mtt_memory(config: dict[str, Any], n_classes: int) -> None:
     mtt = config["distill"]["mtt"]
     images = max(config["select"]["ipc"]) * n_classes
     batch = min(mtt["batch_syn"] or images, images)
-    need = mtt_unroll_bytes(batch, mtt["syn_steps"], config["dataset"]["size"], mtt["experts"]["depth"],
-                            mtt["experts"]["width"]) / 1e9
+    experts = mtt["experts"]
+    size = config["dataset"]["size"]
+    need = mtt_unroll_bytes(batch, mtt["syn_steps"], size, experts["depth"], experts["width"]) / 1e9
     if need > mtt["max_memory_gb"]:
         raise HistodistillError(
             f"distill.mtt.batch_syn: {batch} images per student step over {mtt['syn_steps']} unrolled steps need "
-            f"about {need:.3g} GB, above distill.mtt.max_memory_gb {mtt['max_memory_gb']:g}; lower distill.mtt.batch_syn "
-            "or distill.mtt.syn_steps"
+            f"about {need:.3g} GB, above distill.mtt.max_memory_gb {mtt['max_memory_gb']:g}; lower "
+            "distill.mtt.batch_syn or distill.mtt.syn_steps"
         )
 
 
@@ -112,9 +113,7 @@ def check_config(config: dict[str, Any]) -> None:
     if ds["name"] not in ("digits", "mnist5k", "custom") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
-            from .data import medmnist_info
-
-            from .data import medmnist_source_size
+            from .data import medmnist_info, medmnist_source_size
 
             source = medmnist_source_size(ds["size"])
             suffix = "" if source == 28 else f"_{source}"

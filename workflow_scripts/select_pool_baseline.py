@@ -16,7 +16,7 @@ def main(smk, device):
     check_embedding_file(smk.input.embeddings, emb, len(images))
     method, ipc, seed = smk.wildcards.method, int(smk.wildcards.ipc), smk.params.seed
     keep = pool_keep_flags(list(smk.input.keep), labels)
-    kept = np.where(keep)[0]  # the privacy filter's survivors (or the whole pool, if unfiltered); selection works on them
+    kept = np.where(keep)[0]  # the filter's survivors (the whole pool, if unfiltered); selection works on them only
     labels_kept = labels[kept]
 
     def pick(c, members):
