@@ -14,7 +14,7 @@ into `{work}/{dataset}/pool_{seed}.csv`; a pool whose CSV is complete is not run
 The analysis (`confirmation_table`) takes, per dataset, IPC and split, each pool's mean paired difference of the
 frozen variant to k-means and to random synthetic (mean over its seeds), and a 95 % t-interval over the pools (the
 pool is the unit of replication). A cell meets its margin when the interval's lower end lies above it. Writes
-`{work}/confirmation.csv` and `{work}/confirmation.md` (every pool's own differences included).
+`--report` (default benchmarks/selection_confirmation_results.{csv,md}; every pool's own differences included).
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def main() -> None:
     ap.add_argument("--dataset", nargs="+", default=None, help="only these datasets of the plan")
     ap.add_argument("--work", type=Path, default=REPO / "results_c32")
     ap.add_argument("--analyse-only", action="store_true", help="tables from the pools finished so far")
+    ap.add_argument("--report", type=Path, default=REPO / "benchmarks" / "selection_confirmation_results")
     args = ap.parse_args()
     plan = yaml.safe_load(args.plan.read_text())
     work = args.work.resolve()
@@ -183,8 +184,8 @@ def main() -> None:
         tables.append(table)
         text.append(markdown(name, table, diffs, plan["variant"]))
     if tables:
-        pd.concat(tables).to_csv(work / "confirmation.csv", index=False, float_format="%.4f")
-        (work / "confirmation.md").write_text("\n".join(text))
+        pd.concat(tables).to_csv(f"{args.report}.csv", index=False, float_format="%.4f")
+        Path(f"{args.report}.md").write_text("\n".join(text))
         print("\n".join(text))
 
 
