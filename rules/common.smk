@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 from histodistill.custom_data import source_fingerprint
 from histodistill.dp import dp_curve_of, dp_denoiser_settings, public_dataset_of
 from histodistill.errors import HistodistillError
+from histodistill.gpu import visible_gpus
 from histodistill.workflow import (
     ablation_variants,
     check_config,
@@ -77,6 +78,16 @@ DP_CURVE = dp_curve_of(config, workflow.basedir) if DP_ON else []
 USES_POOL = uses_pool(config)
 POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
 POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
+
+
+# A local run on a GPU machine runs at most one GPU job per leasable device slot (histodistill.gpu: the visible GPUs,
+# or HISTODISTILL_GPUS), unless `--resources gpu=N` (profiles/gpu) says otherwise: waiting GPU jobs then queue in
+# snakemake's scheduler, where rule priorities apply (the generator's chain first), instead of all starting at once
+# and waiting on the lease's lock files. No limit without a visible GPU (CPU runs stay parallel) or on a cluster.
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    _GPU_SLOTS = len(visible_gpus())
+    if _GPU_SLOTS:
+        workflow.register_resource("gpu", _GPU_SLOTS)
 
 
 # Threads per job are fixed, never taken from --cores: torch splits a network's floating-point sums among its

@@ -60,3 +60,30 @@ def test_a_cluster_run_needs_no_cores(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "pool/shard_1.npz" in proc.stdout
+
+
+def _provided_gpu(tmp_path, env_gpus: str | None, *args: str) -> str | None:
+    """The `gpu` limit snakemake reports for a local run of the smoke config's data job (None: no limit)."""
+    env = {k: v for k, v in os.environ.items() if k != "HISTODISTILL_GPUS"}
+    env["PYTHONWARNINGS"] = "ignore"
+    if env_gpus is not None:
+        env["HISTODISTILL_GPUS"] = env_gpus
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = write_config(tmp_path)
+    target = str(tmp_path / "results" / "digits_8" / "data" / "real.npz")
+    cmd = [SNAKEMAKE, target, "--configfile", str(config), *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    m = re.search(r"Provided resources:.*gpu=(?:Resource\(\"gpu\", )?(\d+)", out)
+    return m.group(1) if m else None
+
+
+def test_a_local_run_limits_gpu_jobs_to_the_device_slots_and_the_gpu_profile_keeps_that_limit(tmp_path):
+    """With GPUs to lease, a local run caps concurrent GPU jobs at the number of slots (so they queue by priority in
+    snakemake, not on the lease's lock files); the shipped GPU profile does not override it; an explicit
+    --resources gpu=N does; without a GPU there is no limit (CPU runs stay parallel)."""
+    assert _provided_gpu(tmp_path / "a", "0,0", "--cores", "2") == "2"
+    assert _provided_gpu(tmp_path / "b", "0", "--profile", "profiles/gpu") == "1"
+    assert _provided_gpu(tmp_path / "c", "0", "--cores", "2", "--resources", "gpu=3") == "3"
+    assert _provided_gpu(tmp_path / "d", "", "--cores", "2") is None
