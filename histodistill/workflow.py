@@ -289,10 +289,13 @@ def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
     """`select.infodist_plus` with the schema's defaults filled in (also for configs that omit the block)."""
     block = config.get("select", {}).get("infodist_plus", {}) or {}
     defaults = {
-        "graph": {"knn": 10}, "pick": "part_hub", "quota": "size", "merge": True,
-        "certainty_weight": 1.0, "certainty_decay": 2.0, "kernel": "heat", "certainty_gate": 0.0,
+        "graph": {"knn": 10}, "pick": "facility", "quota": "auto", "merge": True,
+        "certainty_weight": 0.5, "certainty_decay": 4.0, "kernel": "heat", "certainty_gate": 0.0,
     }
-    return {**defaults, **block}
+    settings = {**defaults, **block}
+    if settings["quota"] == "auto":  # the schema's default: no community quota for facility, sizes for the others
+        settings["quota"] = "free" if settings["pick"] == "facility" else "size"
+    return settings
 
 
 def graph_settings(config: dict[str, Any], graph_key: str) -> dict[str, Any]:
