@@ -80,6 +80,17 @@ def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+def with_schema_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a (valid) config with the schema's defaults filled in, as snakemake's validation fills them."""
+    import copy
+
+    from snakemake.utils import validate
+
+    full = copy.deepcopy(config)
+    validate(full, str(SCHEMA), set_default=True)
+    return full
+
+
 def check_mtt_memory(config: dict[str, Any], n_classes: int) -> None:
     """Refuse an MTT setting whose unrolled student steps cannot fit `distill.mtt.max_memory_gb` at the largest IPC."""
     from .distill import mtt_unroll_bytes
@@ -129,9 +140,10 @@ def check_config(config: dict[str, Any]) -> None:
             f"select.ipc: IPC {max(too_big)} is larger than the synthetic pool per class ({pool_per_class} = "
             "pool.shards × pool.per_class); lower select.ipc or raise pool.per_class"
         )
-    pool_filter = config["select"]["privacy_filter"]
+    full = with_schema_defaults(config)  # the checks below read keys a config may leave to the schema
+    pool_filter = full["select"]["privacy_filter"]
     filtered = [m for m in config["select"]["methods"] if m in POOL_METHODS and m not in pool_filter["unfiltered"]]
-    if uses_pool(config) and filtered and pool_filter["enabled"] and not config["privacy"]["dp"]["enabled"]:
+    if uses_pool(config) and filtered and pool_filter["enabled"] and not full["privacy"]["dp"]["enabled"]:
         # the filter removes about its quantile's share of a pool that resembles unseen real images, and more of one
         # that copies training images: a pool that cannot spare that share fails only after the generator (hours)
         left = math.floor(pool_per_class * (1.0 - pool_filter["quantile"]))
@@ -163,7 +175,7 @@ def check_config(config: dict[str, Any]) -> None:
                 f"distill.{method}.depth: {net_depth} pooling stages need images of at least {2**net_depth}px"
             )
     if "mtt" in config["select"]["methods"]:
-        check_mtt_memory(config, n_classes_of(ds["name"], ds))
+        check_mtt_memory(full, n_classes_of(ds["name"], ds))
     depth = config["evaluate"]["depth"]
     if ds["size"] < 2**depth:
         raise HistodistillError(f"evaluate.depth: {depth} pooling stages need images of at least {2**depth}px")
