@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,13 @@ def save_subset(
         source=np.asarray(source),
         **extra,
     )
+
+
+def save_distilled(path: str | os.PathLike, result: Any, init: str, learned_lr: float | None = None) -> None:
+    """A distiller's set (`distill.Distilled`: images, labels, indices) as a subset: source 'real' where it started
+    from real training images (init 'real', with their indices), else 'distilled' (init 'noise' or 'pool')."""
+    source = "real" if init == "real" else "distilled"
+    save_subset(path, result.images, result.labels, result.indices, source, init=init, learned_lr=learned_lr)
 
 
 def pool_keep_flags(keep_files: list[str], labels: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ dm_refine starts from a pool selection (input `start`) instead of `distill.dm.in
 from histodistill.accel import resolve_precision
 from histodistill.distill import DMConfig, distribution_matching
 from histodistill.io import load_npz
-from histodistill.subsets import load_subset, save_subset
+from histodistill.subsets import load_subset, save_distilled
 from histodistill.workflow import run_job
 
 
@@ -25,11 +25,8 @@ def main(smk, device):
         device,
         start=start,
     )
-    if start is not None:  # started from synthetic pool images: no real image in the start
-        save_subset(smk.output[0], result.images, result.labels, result.indices, "distilled", init="pool")
-        return
-    source = "real" if cfg.init == "real" else "distilled"
-    save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
+    # started from synthetic pool images (dm_refine): no real image in the start
+    save_distilled(smk.output[0], result, "pool" if start is not None else cfg.init)
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -3,7 +3,7 @@
 from histodistill.accel import resolve_precision
 from histodistill.distill import GMConfig, gradient_matching
 from histodistill.io import load_npz
-from histodistill.subsets import save_subset
+from histodistill.subsets import save_distilled
 from histodistill.workflow import run_job
 
 
@@ -21,8 +21,7 @@ def main(smk, device):
         device,
         key=f"distill.{method}.init",
     )
-    source = "real" if cfg.init == "real" else "distilled"
-    save_subset(smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init)
+    save_distilled(smk.output[0], result, cfg.init)
 
 
 run_job(snakemake, main)  # noqa: F821

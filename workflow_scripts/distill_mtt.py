@@ -7,7 +7,7 @@ import numpy as np
 from histodistill.accel import resolve_precision
 from histodistill.distill import ExpertConfig, MTTConfig, trajectory_matching
 from histodistill.io import load_npz
-from histodistill.subsets import save_subset
+from histodistill.subsets import save_distilled
 from histodistill.workflow import run_job
 
 
@@ -30,10 +30,7 @@ def main(smk, device):
         "learned learning rate %.6f (recorded in the subset; evaluate.protocol distillation trains the set with it)",
         learned_lr,
     )
-    source = "real" if cfg.init == "real" else "distilled"
-    save_subset(
-        smk.output[0], result.images, result.labels, result.indices, source, init=cfg.init, learned_lr=learned_lr
-    )
+    save_distilled(smk.output[0], result, cfg.init, learned_lr)
 
 
 run_job(snakemake, main)  # noqa: F821
