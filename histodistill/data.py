@@ -160,11 +160,25 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def medmnist_url(flag: str, size: int) -> tuple[str, str]:
+    """(address, MD5) of the official file a run at `size` px reads (`medmnist_source_size`)."""
+    source = medmnist_source_size(size)
+    suffix = "" if source == 28 else f"_{source}"
+    info = medmnist_info(flag)
+    return info[f"url{suffix}"], info[f"MD5{suffix}"]
+
+
+def medmnist_fetch_hint(flag: str, size: int, folder: str | os.PathLike) -> str:
+    """What a user without the file does: which file from where into which folder, and the config keys."""
+    return (
+        f"Download {medmnist_filename(flag, size)} from {medmnist_url(flag, size)[0]} and put it in {folder} "
+        "(config key dataset.data_dir), or set dataset.download: true on a machine with internet."
+    )
+
+
 def download_medmnist(flag: str, size: int, root: Path) -> Path:
     """Download the official `.npz` into `root` (users with internet), verifying its MD5."""
-    info = medmnist_info(flag)
-    suffix = "" if size == 28 else f"_{size}"
-    url, md5 = info[f"url{suffix}"], info[f"MD5{suffix}"]
+    url, md5 = medmnist_url(flag, size)
     target = root / medmnist_filename(flag, size)
     tmp = target.with_suffix(".part")
     with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:
@@ -190,10 +204,7 @@ def load_medmnist_splits(flag: str, size: int, root: str | os.PathLike, download
     target_size, size = size, medmnist_source_size(size)
     root = Path(root).expanduser().resolve()
     fname = medmnist_filename(flag, size)
-    how = (
-        f"Download {fname} from {info['url' + ('' if size == 28 else f'_{size}')]} and put it in {root} "
-        f"(config key dataset.data_dir), or set dataset.download: true on a machine with internet."
-    )
+    how = medmnist_fetch_hint(flag, size, root)
     if not (root / fname).exists():
         if not download:
             raise HistodistillError(f"MedMNIST file {root / fname} not found. {how}")

@@ -73,11 +73,8 @@ def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
     """A config file as the workflow sees it: validated against schemas/config.schema.yaml, schema defaults filled in
     (for scripts outside the workflow, such as benchmarks/)."""
     import yaml
-    from snakemake.utils import validate
 
-    config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(SCHEMA), set_default=True)
-    return config
+    return with_schema_defaults(yaml.safe_load(Path(path).read_text()))
 
 
 def with_schema_defaults(config: dict[str, Any]) -> dict[str, Any]:
@@ -124,14 +121,10 @@ def check_config(config: dict[str, Any]) -> None:
     if ds["name"] not in ("digits", "mnist5k", "custom") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
-            from .data import medmnist_info, medmnist_source_size
+            from .data import medmnist_fetch_hint
 
-            source = medmnist_source_size(ds["size"])
-            suffix = "" if source == 28 else f"_{source}"
             raise HistodistillError(
-                f"MedMNIST file {path} not found. Download {path.name} from "
-                f"{medmnist_info(ds['name'])['url' + suffix]} and put it in {path.parent} (config key "
-                "dataset.data_dir), or set dataset.download: true on a machine with internet."
+                f"MedMNIST file {path} not found. {medmnist_fetch_hint(ds['name'], ds['size'], path.parent)}"
             )
     pool_per_class = config["pool"]["shards"] * config["pool"]["per_class"]
     too_big = [ipc for ipc in config["select"]["ipc"] if ipc > pool_per_class]
