@@ -85,7 +85,7 @@ def run(cmd: list[str], log: Path) -> None:
             raise SystemExit(f"failed: {' '.join(cmd)} (log: {log})")
 
 
-def make_pool(plan: dict, name: str, ds: dict, gen_seed: int, pool_seed: int, work: Path) -> Path:
+def make_pool(name: str, ds: dict, gen_seed: int, pool_seed: int, work: Path) -> Path:
     """The run folder of one pool, its pool, embeddings and privacy filter made; returns its dataset folder."""
     snakemake = str(REPO / ".venv" / "bin" / "snakemake")
     configs = [str(REPO / c) for c in ds["configs"]]
@@ -172,7 +172,7 @@ def main() -> None:
                     if out.exists():
                         frames.append(pd.read_csv(out))
                     continue
-                dataset_dir = make_pool(plan, name, ds, int(gen_seed), int(pool_seed), work)
+                dataset_dir = make_pool(name, ds, int(gen_seed), int(pool_seed), work)
                 frames.append(evaluate_pool(plan, dataset_dir, out))
                 print(f"{name}: generator {gen_seed}, pool {pool_seed} done", flush=True)
         if not frames:

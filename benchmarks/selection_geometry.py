@@ -29,16 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import softmax
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from histodistill.embed import load_embedder  # noqa: E402
+from histodistill.embed import label_certainty, load_embedder  # noqa: E402
 from histodistill.io import load_npy, load_npz  # noqa: E402
 from histodistill.pool import load_pool  # noqa: E402
-from histodistill.train import predict_logits  # noqa: E402
 from histodistill.workflow import config_with_defaults  # noqa: E402
 from selection_levers import VARIANTS, variant_selections  # noqa: E402
 
@@ -67,10 +65,10 @@ def selection_geometry(
     keep: np.ndarray,
     label_probability: np.ndarray,
     idx: np.ndarray,
-    predicted: np.ndarray,
+    correct: np.ndarray,
 ) -> dict[str, float]:
     """The measures of a selection (global pool indices), averaged over classes, each class among its kept images;
-    and the count of selected images whose `predicted` class is not their label."""
+    and the count of selected images the embedder puts in another class (`correct` false)."""
     rows = []
     for c in np.unique(labels):
         kept = np.where((labels == c) & keep)[0]
@@ -80,7 +78,7 @@ def selection_geometry(
         rows.append(class_geometry(emb[kept], local, label_probability[kept]))
     return {
         **{m: float(np.mean([r[m] for r in rows])) for m in MEASURES},
-        "other_class": int((predicted[idx] != labels[idx]).sum()),
+        "other_class": int((~correct[idx]).sum()),
     }
 
 
@@ -100,11 +98,8 @@ def main() -> None:
     emb = np.asarray(load_npy(args.results / "embeddings" / f"{net}.npy"), dtype=np.float64)
     keep = load_npz(args.results / "pool" / "privacy_filter.npz", required=("keep",))["keep"].astype(bool)
     model = load_embedder(args.results / "embedder" / f"{net}.pt", torch.device("cpu"))
-    logits = predict_logits(model, images).astype(np.float64)
-    prob = softmax(logits, axis=1)
-    label_probability = prob[np.arange(len(labels)), labels]
-    predicted = prob.argmax(1)
-    print(f"the embedder agrees with the label of {100 * (predicted == labels)[keep].mean():.1f} % of the kept pool")
+    label_probability, correct = label_certainty(model, images, labels, torch.device("cpu"))
+    print(f"the embedder agrees with the label of {100 * correct[keep].mean():.1f} % of the kept pool")
     rows = []
     for name, ipc, idx in variant_selections(args.variants, args.ipc, emb, labels, keep, cfg, label_probability):
         rows.append(
@@ -112,7 +107,7 @@ def main() -> None:
                 "variant": name,
                 "ipc": ipc,
                 "images": " ".join(map(str, sorted(idx.tolist()))),
-                **selection_geometry(emb, labels, keep, label_probability, idx, predicted),
+                **selection_geometry(emb, labels, keep, label_probability, idx, correct),
             }
         )
         shown = ", ".join(f"{m} {rows[-1][m]:.3f}" for m in MEASURES)

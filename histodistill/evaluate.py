@@ -38,9 +38,6 @@ def evaluation_switches(params: dict[str, Any], device: torch.device | str, step
     return compiled, (False if batch_seeds == "auto" else bool(batch_seeds))
 
 
-PROTOCOLS = ("infodist", "distillation")
-
-
 def train_config_for(
     model: str,
     params: dict[str, Any],
