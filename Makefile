@@ -31,12 +31,12 @@ run: env
 
 # The paper's figures and tables for the current results of CONFIG, the self-contained HTML report and a screenshot
 # of it opened in headless Chromium (Debian: apt-get install chromium). Runs whatever of CONFIG is not done yet.
-RESULTS_DIR = $(shell $(BIN)/python -c "from histodistill.workflow import config_with_defaults as c, dataset_id as d; \
+RESULTS_DIR = $(shell $(BIN)/python -c "from histodistill.base import config_with_defaults as c, dataset_id as d; \
 	x = c('$(CONFIG)'); print(x['results'] + '/' + d(x))" 2>/dev/null)
 report: env
 	$(BIN)/snakemake all figures --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake figures --report $(RESULTS_DIR)/report.html --configfile $(CONFIG)
-	$(BIN)/python -m histodistill.browser $(RESULTS_DIR)/report.html $(RESULTS_DIR)/report.png
+	$(BIN)/python -m histodistill.reporting.browser $(RESULTS_DIR)/report.html $(RESULTS_DIR)/report.png
 
 lint: env
 	$(BIN)/snakefmt --check .

@@ -19,6 +19,7 @@ include: "rules/distill.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/privacy.smk"
+include: "rules/share.smk"
 
 
 if DP_ON:

@@ -10,18 +10,14 @@ exact graph's kept weight mass that the approximate graph keeps on the same edge
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from histodistill.embed import embed, load_embedder  # noqa: E402
-from histodistill.generator import load_codec, load_denoiser, sample_images  # noqa: E402
-from histodistill.graph import GraphConfig, approximate_graph, exact_graph  # noqa: E402
+from histodistill.generator import load_codec, load_denoiser, sample_images
+from histodistill.selection import GraphConfig, approximate_graph, embed, exact_graph, load_embedder
 
 
 def kept_mass(approx, exact) -> float:

@@ -11,18 +11,15 @@ workflow's `train_autoencoder` logs it.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.generator import AutoencoderConfig, train_autoencoder  # noqa: E402
-from histodistill.io import load_npz  # noqa: E402
-from histodistill.workflow import config_with_defaults  # noqa: E402
+from histodistill.base import config_with_defaults, load_npz
+from histodistill.generator import AutoencoderConfig, train_autoencoder
 
 
 def main() -> None:

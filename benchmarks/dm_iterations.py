@@ -11,7 +11,6 @@ seconds and mean validation and test accuracy. Choose on validation; report test
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -19,12 +18,10 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.distill import DMConfig, distribution_matching  # noqa: E402
-from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
-from histodistill.io import load_npz  # noqa: E402
-from histodistill.workflow import config_with_defaults  # noqa: E402
+from histodistill.base import config_with_defaults, load_npz
+from histodistill.classifier import evaluate_subset, train_config_for
+from histodistill.distill import DMConfig, distribution_matching
 
 
 def main() -> None:

@@ -41,10 +41,10 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.dp_figure import reference_lines_of, utility_privacy_figure  # noqa: E402
-from histodistill.workflow import config_with_defaults, dataset_id  # noqa: E402
+from histodistill.base import config_with_defaults
+from histodistill.reporting import reference_lines_of, utility_privacy_figure
+from histodistill.workflow import dataset_id
 
 # what does not depend on ε (the public training, and the generator attack's overtrained control)
 SHARED_OUTPUTS = (
@@ -76,9 +76,9 @@ def _merge(dst: dict, src: dict) -> None:
 def label_agreement(results: Path, reference_embedder: Path) -> float:
     import torch
 
-    from histodistill.embed import load_embedder
-    from histodistill.pool import load_pool
-    from histodistill.train import predict_logits
+    from histodistill.classifier import predict_logits
+    from histodistill.generator import load_pool
+    from histodistill.selection import load_embedder
 
     images, labels = load_pool(sorted(str(p) for p in (results / "pool").glob("shard_*.npz")))
     model = load_embedder(reference_embedder, torch.device("cpu"))
@@ -100,8 +100,12 @@ def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
         "vote_sigma": (budget.get("vote") or {}).get("noise_multiplier", np.nan),
         "steps": budget["steps"],
         "sample_rate": budget["sample_rate"],
-        **dict(zip(("label_agreement", "kept_label_agreement"),
-                   label_agreement(results, reference_embedder) if reference_embedder.exists() else (np.nan, np.nan))),
+        **dict(
+            zip(
+                ("label_agreement", "kept_label_agreement"),
+                label_agreement(results, reference_embedder) if reference_embedder.exists() else (np.nan, np.nan),
+            )
+        ),
         "generator_auc": attack["auc"],
         "generator_auc_lo": attack["auc_ci95"][0],
         "generator_auc_hi": attack["auc_ci95"][1],
@@ -109,7 +113,9 @@ def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
     }
     whole = pool[(pool["space"] == "pixel") & (pool["images"] == "whole_pool")].iloc[0]
     row.update(
-        pool_dcr=whole["dcr_share"], pool_null=whole["null_share"], pool_delta_upper=whole["delta_upper95"],
+        pool_dcr=whole["dcr_share"],
+        pool_null=whole["null_share"],
+        pool_delta_upper=whole["delta_upper95"],
         pool_verdict=whole["verdict"],
     )
     for m in METHODS:
@@ -123,10 +129,16 @@ def row_for(results: Path, epsilon: float, reference_embedder: Path) -> dict:
 
 def markdown(rows: pd.DataFrame, title: str, command: str) -> str:
     cells = [c for c in rows.columns if c.endswith("_test") and not c.startswith("full_real")]
-    lines = [title, "", f"Command: `{command}`", "", "| ε target | ε spent (PRV) | σ (DP-SGD) | σ (vote) | pool (kept) label agreement | "
-             + " | ".join(c.replace("_test", "").replace("_", " ") + " test %" for c in cells)
-             + " | pool DCR share (null) | pool verdict | generator attack AUC [95 % CI] |",
-             "|" + "---|" * (8 + len(cells))]
+    lines = [
+        title,
+        "",
+        f"Command: `{command}`",
+        "",
+        "| ε target | ε spent (PRV) | σ (DP-SGD) | σ (vote) | pool (kept) label agreement | "
+        + " | ".join(c.replace("_test", "").replace("_", " ") + " test %" for c in cells)
+        + " | pool DCR share (null) | pool verdict | generator attack AUC [95 % CI] |",
+        "|" + "---|" * (8 + len(cells)),
+    ]
     for _, r in rows.iterrows():
         lines.append(
             f"| {r.epsilon_target:g} | {r.epsilon:.3f} | {r.sigma:.3f} | {r.vote_sigma:.3f} | "
@@ -173,8 +185,12 @@ def main() -> None:
         table.to_csv(out.with_suffix(".csv"), index=False, float_format="%.6f")
     table = pd.DataFrame(rows).sort_values("epsilon_target").reset_index(drop=True)
     command = (
-        "python benchmarks/dp_curve.py --configs " + " ".join(args.configs)
-        + " --epsilons " + " ".join(f"{e:g}" for e in args.epsilons) + " --out " + args.out
+        "python benchmarks/dp_curve.py --configs "
+        + " ".join(args.configs)
+        + " --epsilons "
+        + " ".join(f"{e:g}" for e in args.epsilons)
+        + " --out "
+        + args.out
     )
     title = f"Utility-privacy curve, {dataset_id({**full, 'privacy': {'dp': {'enabled': False}}})}"
     out.with_suffix(".md").write_text(markdown(table, f"# {title}", command))

@@ -22,7 +22,6 @@ Rows go to `{out}.csv` and `{out}.md`.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 GRID = (1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)
 PER_CLASS = 30
@@ -48,10 +46,10 @@ def choose_guidance(agreement: dict[float, float], tolerance: float = TOLERANCE)
 def main() -> None:
     import torch
 
-    from histodistill.embed import load_embedder, pool_as_training_data, train_embedder
+    from histodistill.base import config_with_defaults
+    from histodistill.classifier import predict_logits
     from histodistill.generator import load_codec, load_denoiser, sample_images
-    from histodistill.train import predict_logits
-    from histodistill.workflow import config_with_defaults
+    from histodistill.selection import load_embedder, pool_as_training_data, train_embedder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", required=True, help="a finished DP run's results folder")
@@ -88,7 +86,9 @@ def main() -> None:
         row = {"guidance": g}
         for key, (model, meta) in models.items():
             imgs = sample_images(codec, model, meta, y, "ddim", 15, g, SEED, len(y), progress=False)
-            row[f"{key}_public_agreement"] = float((predict_logits(public_classifier, imgs, device).argmax(1) == y).mean())
+            row[f"{key}_public_agreement"] = float(
+                (predict_logits(public_classifier, imgs, device).argmax(1) == y).mean()
+            )
             if checker is not None:
                 row[f"{key}_private_check"] = float((predict_logits(checker, imgs, device).argmax(1) == y).mean())
         rows.append(row)
@@ -112,8 +112,12 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
-        cells = [r.public_public_agreement, r.dp_public_agreement, r.get("public_private_check", np.nan),
-                 r.get("dp_private_check", np.nan)]
+        cells = [
+            r.public_public_agreement,
+            r.dp_public_agreement,
+            r.get("public_private_check", np.nan),
+            r.get("dp_private_check", np.nan),
+        ]
         lines.append(f"| {r.guidance:g} | " + " | ".join(f"{100 * c:.1f} %" for c in cells) + " |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(yaml.safe_dump({"chosen_guidance": float(chosen)}))

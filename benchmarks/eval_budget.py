@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +21,9 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
-from histodistill.io import load_npz  # noqa: E402
-from histodistill.workflow import config_with_defaults  # noqa: E402
+from histodistill.base import config_with_defaults, load_npz
+from histodistill.classifier import evaluate_subset, train_config_for
 
 DEFAULT_SUBSETS = ["kmeans_ipc10", "infodist_plus_ipc10", "random_real_ipc10", "random_synthetic_ipc10",
                    "infodist_ipc10", "kmeans_ipc1", "infodist_ipc1"]  # fmt: skip

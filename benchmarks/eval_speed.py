@@ -4,7 +4,7 @@
         [--sizes 28 64] [--ipcs 10 100] [--seeds 3] [--precision auto|fp32|bf16 ...] [--batch-seeds auto|on|off ...]
         [--compile off|on|cudagraphs ...]
 
-The evaluation protocol as the workflow runs it (histodistill.train.train_classifiers: DSA, contrastive term, EMA;
+The evaluation protocol as the workflow runs it (histodistill.classifier.train_classifiers: DSA, contrastive term, EMA;
 images resident on the device), on random images (speed does not depend on the content). `--seeds S` trains S
 seeds per measurement, one after the other or side by side (`--batch-seeds on`); the figures are per seed, so
 the two modes compare directly. `auto` resolves as in the workflow (bf16 and batched seeds on CUDA only).
@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import describe_device
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import describe_device  # noqa: E402
-
-from histodistill.accel import resolve_precision, resolve_switch  # noqa: E402
-from histodistill.train import TrainConfig, train_classifiers  # noqa: E402
+from histodistill.base import resolve_precision, resolve_switch
+from histodistill.classifier import TrainConfig, train_classifiers
 
 
 def main() -> None:

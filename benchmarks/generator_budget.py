@@ -11,7 +11,6 @@ the label agreement of the run's real-trained embedder (`embedder/convnet.pt`) w
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from histodistill.embed import load_embedder  # noqa: E402
-from histodistill.generator import DenoiserConfig, load_codec, load_denoiser, sample_images, train_denoiser  # noqa: E402
-from histodistill.checkpoint import save_checkpoint  # noqa: E402
-from histodistill.io import load_npz  # noqa: E402
-from histodistill.train import predict_logits  # noqa: E402
+from histodistill.base import load_npz, save_checkpoint
+from histodistill.classifier import predict_logits
+from histodistill.generator import (
+    DenoiserConfig,
+    load_codec,
+    load_denoiser,
+    sample_images,
+    train_denoiser,
+)
+from histodistill.selection import load_embedder
 
 
 def main() -> None:

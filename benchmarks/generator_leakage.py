@@ -24,7 +24,6 @@ Rows are written to
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,22 +33,12 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.embed import embed, load_embedder  # noqa: E402
-from histodistill.evaluate import evaluate_subset, train_config_for  # noqa: E402
-from histodistill.generator import (  # noqa: E402
-    DenoiserConfig,
-    denoiser_from_checkpoint,
-    load_codec,
-    sample_images,
-    train_denoiser,
-)
-from histodistill.workflow import config_with_defaults  # noqa: E402
-from histodistill.io import load_npz  # noqa: E402
-from histodistill.privacy import SPACES, dcr_share_test, pool_distances  # noqa: E402
-from histodistill.select import select_random  # noqa: E402
-from histodistill.train import predict_logits  # noqa: E402
+from histodistill.base import config_with_defaults, load_npz
+from histodistill.classifier import evaluate_subset, predict_logits, train_config_for
+from histodistill.generator import DenoiserConfig, denoiser_from_checkpoint, load_codec, sample_images, train_denoiser
+from histodistill.privacy import SPACES, dcr_share_test, pool_distances
+from histodistill.selection import embed, load_embedder, select_random
 
 
 def random_subset(labels: np.ndarray, ipc: int, draw: int) -> np.ndarray:

@@ -16,18 +16,14 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def one(n: int, dim: int, knn: int | None, method: str) -> dict:
     import torch
 
-    from histodistill.graph import GraphConfig, build_graph
-    from histodistill.select import find_communities
+    from histodistill.selection import GraphConfig, build_graph, find_communities
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)

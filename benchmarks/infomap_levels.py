@@ -10,17 +10,15 @@ with no sub-module to split a module's budget over.
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.graph import GraphConfig, build_graph  # noqa: E402
-from histodistill.io import load_npy  # noqa: E402
+from histodistill.base import load_npy
+from histodistill.selection import GraphConfig, build_graph
 
 
 def levels(graph, trials: int, seed: int) -> tuple[int, int]:

@@ -30,8 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 N_CLASSES = 9
 
 
@@ -51,7 +49,7 @@ def write_fixture(path: Path, size: int, n_train: int, n_other: int = 90, seed: 
             images[start : start + 500] = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
         return images, labels.reshape(-1, 1)
 
-    from histodistill.io import save_npy
+    from histodistill.base import save_npy
 
     arrays = {}
     for name, n in (("train", n_train), ("val", n_other), ("test", n_other)):
@@ -63,8 +61,8 @@ def write_fixture(path: Path, size: int, n_train: int, n_other: int = 90, seed: 
 def part_autoencoder(fixture: Path, work: Path) -> dict:  # noqa: ARG001 (every part takes the work dir)
     import torch
 
+    from histodistill.base import NpyRows
     from histodistill.generator import AutoencoderConfig, train_autoencoder
-    from histodistill.io import NpyRows
 
     images = NpyRows(work / "train_images.npy")  # as rule train_autoencoder reads it
     # 5 blocks (latents 1/16 of the side): the mid-block attention of an f = 4 autoencoder at 224 px (3,136 tokens)
@@ -77,8 +75,8 @@ def part_autoencoder(fixture: Path, work: Path) -> dict:  # noqa: ARG001 (every 
 def part_denoiser(fixture: Path, work: Path) -> dict:
     import torch
 
+    from histodistill.base import NpyRows, load_npz
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, build_autoencoder, train_denoiser
-    from histodistill.io import NpyRows, load_npz
 
     real = load_npz(fixture, required=("train_labels",), only_required=True)
     images = NpyRows(work / "train_images.npy")  # as rule train_denoiser reads it
@@ -93,9 +91,8 @@ def part_denoiser(fixture: Path, work: Path) -> dict:
 
 
 def part_kmeans(fixture: Path, work: Path) -> dict:
-    from histodistill.select import select_kmeans
-
-    from histodistill.io import NpyRows
+    from histodistill.base import NpyRows
+    from histodistill.selection import select_kmeans
 
     emb = NpyRows(work / "pixels.npy")  # as select_pool_baseline reads one class's rows
     chosen = select_kmeans(np.asarray(emb[:], dtype=np.float32), 10, seed=0)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 N_CLASSES = 10
 WIDTH = 2  # embedder width: sets only its activation memory and CPU time, not the audit's memory
@@ -65,10 +64,9 @@ def write_real(path: Path, n_train: int, n_holdout: int, size: int, seed: int = 
 def build(d: Path, args: argparse.Namespace) -> None:
     import torch
 
-    from histodistill.checkpoint import save_checkpoint
-    from histodistill.io import save_npz
-    from histodistill.nets import build_classifier
-    from histodistill.subsets import save_subset
+    from histodistill.base import save_checkpoint, save_npz
+    from histodistill.classifier import build_classifier
+    from histodistill.selection import save_subset
 
     write_real(d / "real.npz", args.train, args.holdout, args.size)
     torch.manual_seed(0)
@@ -96,21 +94,20 @@ def step(name: str, d: Path) -> None:
     """One workflow step, as its script calls it (run in a child process)."""
     import torch
 
-    from histodistill.embed import embed, load_embedder
-    from histodistill.io import load_npz, save_npy, save_npz, write_json
-    from histodistill.pool import load_pool
+    from histodistill.base import load_npz, save_npy, save_npz, write_json
+    from histodistill.generator import load_pool
     from histodistill.privacy import (
         SPACES,
         audit_subset,
         embed_streamed,
+        filter_distances,
         jsonable,
         npz_member_shape,
         npz_row_chunks,
-        filter_distances,
+        privacy_filter,
         privacy_reference,
     )
-    from histodistill.select import privacy_filter
-    from histodistill.subsets import load_subset
+    from histodistill.selection import embed, load_embedder, load_subset
 
     torch.set_num_threads(2)
     device = torch.device("cpu")

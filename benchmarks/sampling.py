@@ -14,22 +14,17 @@ FlopCounterMode; the fraction of peak is model FLOPs x images/s / the device's d
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from common import bf16_peak_tflops, describe_device
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import bf16_peak_tflops, describe_device  # noqa: E402
-
-from histodistill.accel import autocast, compile_module, resolve_precision, resolve_switch  # noqa: E402
-from histodistill.generator import DenoiserConfig, build_denoiser, denoise, guided_latents, make_sampler  # noqa: E402
+from histodistill.base import autocast, compile_module, resolve_precision, resolve_switch
+from histodistill.generator import DenoiserConfig, build_denoiser, denoise, guided_latents, make_sampler
 
 
 def denoiser_from(config_path: Path) -> tuple[DenoiserConfig, int, int, int]:

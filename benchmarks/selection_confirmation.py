@@ -71,8 +71,15 @@ def confirmation_table(diffs: pd.DataFrame, margins: dict[str, dict[int, float]]
             margin = float(margins[base][int(ipc)])
             out.append(
                 {
-                    "ipc": int(ipc), "baseline": base, "split": split, "pools": len(d), "mean": mean,
-                    "low": low, "high": high, "margin": margin, "meets": bool(low > margin),
+                    "ipc": int(ipc),
+                    "baseline": base,
+                    "split": split,
+                    "pools": len(d),
+                    "mean": mean,
+                    "low": low,
+                    "high": high,
+                    "margin": margin,
+                    "meets": bool(low > margin),
                 }
             )
     return pd.DataFrame(out)
@@ -111,8 +118,19 @@ def make_pool(name: str, ds: dict, gen_seed: int, pool_seed: int, work: Path) ->
     )
     targets = [str(dataset_dir / "pool" / "privacy_filter.npz"), str(dataset_dir / "embeddings" / "convnet.npy")]
     run(
-        [snakemake, *targets, "--cores", "2", "--rerun-triggers", "mtime", "--forcerun", "sample_pool_shard",
-         "--configfile", *configs, str(override)],
+        [
+            snakemake,
+            *targets,
+            "--cores",
+            "2",
+            "--rerun-triggers",
+            "mtime",
+            "--forcerun",
+            "sample_pool_shard",
+            "--configfile",
+            *configs,
+            str(override),
+        ],
         log,
     )
     return dataset_dir
@@ -125,10 +143,22 @@ def evaluate_pool(plan: dict, dataset_dir: Path, out: Path) -> pd.DataFrame:
     if out.exists() and len(pd.read_csv(out)) == expected:
         return pd.read_csv(out)
     cmd = [
-        str(REPO / ".venv" / "bin" / "python"), str(REPO / "benchmarks" / "selection_levers.py"),
-        "--results", str(dataset_dir), "--config", str(REPO / "config.yaml"),
-        "--seeds", *map(str, plan["seeds"]), "--ipc", *map(str, plan["ipc"]),
-        "--variants", *variants, "--out", str(out.with_suffix("")), "--threads", "1",
+        str(REPO / ".venv" / "bin" / "python"),
+        str(REPO / "benchmarks" / "selection_levers.py"),
+        "--results",
+        str(dataset_dir),
+        "--config",
+        str(REPO / "config.yaml"),
+        "--seeds",
+        *map(str, plan["seeds"]),
+        "--ipc",
+        *map(str, plan["ipc"]),
+        "--variants",
+        *variants,
+        "--out",
+        str(out.with_suffix("")),
+        "--threads",
+        "1",
     ]
     run(cmd, out.with_suffix(".log"))
     return pd.read_csv(out)

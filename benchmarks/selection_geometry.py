@@ -23,7 +23,6 @@ each measure and validation accuracy. Variants that select the same images count
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,12 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from histodistill.embed import label_certainty, load_embedder  # noqa: E402
-from histodistill.io import load_npy, load_npz  # noqa: E402
-from histodistill.pool import load_pool  # noqa: E402
-from histodistill.workflow import config_with_defaults  # noqa: E402
-from selection_levers import VARIANTS, variant_selections  # noqa: E402
+from selection_levers import VARIANTS, variant_selections
+
+from histodistill.base import config_with_defaults, load_npy, load_npz
+from histodistill.generator import load_pool
+from histodistill.selection import label_certainty, load_embedder
 
 MEASURES = ("quantisation", "centrality", "label_probability")
 COUNTS = ("other_class",)

@@ -20,7 +20,6 @@ adds each pool's mean test difference to k-means.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,15 +29,14 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from histodistill.accel import resolve_precision  # noqa: E402
-from histodistill.evaluate import evaluate_subset, evaluation_config  # noqa: E402
-from histodistill.graph import Graph, GraphConfig, build_graph  # noqa: E402
-from histodistill.workflow import config_with_defaults  # noqa: E402
-from histodistill.io import load_npy, load_npz  # noqa: E402
-from histodistill.pool import load_pool  # noqa: E402
-from histodistill.select import (  # noqa: E402
+from histodistill.base import config_with_defaults, load_npy, load_npz, resolve_precision
+from histodistill.classifier import evaluate_subset, evaluation_config
+from histodistill.generator import load_pool
+from histodistill.selection import (
+    Graph,
+    GraphConfig,
+    build_graph,
     community_prototypes,
     find_communities,
     select_by_communities,
@@ -106,15 +104,31 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "plus-knn10-facility-c0": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.0}),
     "plus-knn10-facility-c1": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 1.0}),
     "plus-knn10-facility-c4": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 4.0}),
-    "plus-knn10-facility_free-c0": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.0, "quota": "free"}),
+    "plus-knn10-facility_free-c0": (
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 0.0, "quota": "free"},
+    ),
     "plus-knn10-facility_free-c0.25": (
         "plus",
         {"knn": 10},
         {"pick": "facility", "certainty_weight": 0.25, "quota": "free"},
     ),
-    "plus-knn10-facility_free-c0.5": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 0.5, "quota": "free"}),
-    "plus-knn10-facility_free-c1": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 1.0, "quota": "free"}),
-    "plus-knn10-facility_free-c4": ("plus", {"knn": 10}, {"pick": "facility", "certainty_weight": 4.0, "quota": "free"}),
+    "plus-knn10-facility_free-c0.5": (
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 0.5, "quota": "free"},
+    ),
+    "plus-knn10-facility_free-c1": (
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 1.0, "quota": "free"},
+    ),
+    "plus-knn10-facility_free-c4": (
+        "plus",
+        {"knn": 10},
+        {"pick": "facility", "certainty_weight": 4.0, "quota": "free"},
+    ),
     "plus-knn10-facility_tophat-c0": (  # ProbCover's ball coverage, the ablation of the kernel
         "plus",
         {"knn": 10},
@@ -143,7 +157,7 @@ VARIANTS.update(
 
 def pool_certainty(embedder: Path, images: np.ndarray, labels: np.ndarray, device: torch.device) -> np.ndarray:
     """The run's embedder's softmax probability of each pool image's own label (what the `facility` pick weighs)."""
-    from histodistill.embed import label_certainty, load_embedder
+    from histodistill.selection import label_certainty, load_embedder
 
     return label_certainty(load_embedder(embedder, device), images, labels, device)[0]
 

@@ -1,20 +1,23 @@
-"""Helpers shared by the Snakefile (config checks, target lists) and the rule scripts (job setup)."""
+"""What the Snakefile needs across stages: config checks the schema cannot express, names and target lists.
+
+This module sits above the stage subpackages (it asks data, distill and generator about a config); the stages
+never import it."""
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .dp import dp_refusals, epsilon_label
-from .errors import HistodistillError
+from histodistill.base.config import SCHEMA, dataset_id, with_schema_defaults
+from histodistill.base.errors import HistodistillError
+from histodistill.generator.dp import dp_refusals
 
 POOL_METHODS = ("infodist", "infodist_plus", "random_synthetic", "kmeans", "herding", "kcenter")
 REAL_METHODS = ("random_real", "full_real")
 DISTILL_METHODS = ("dm", "dc", "dsa", "mtt", "dm_refine")
+
+
 # distillers that start from a selection of the synthetic pool (`distill.dm_refine.start`), so need the pool
 POOL_STARTED = ("dm_refine",)
 
@@ -25,15 +28,6 @@ def uses_pool(config: dict[str, Any]) -> bool:
     return bool(methods & set(POOL_METHODS + POOL_STARTED)) or bool(ablation_variants(config))
 
 
-def dataset_id(config: dict[str, Any]) -> str:
-    """`{name}_{size}`, e.g. digits_16 or pathmnist_64; for your own data `{dataset.id}_{size}`; a DP run (privacy.dp)
-    adds `_dp{epsilon}`, e.g. digits_16_dp10."""
-    name = config["dataset"]["id"] if config["dataset"]["name"] == "custom" else config["dataset"]["name"]
-    dp = config.get("privacy", {}).get("dp", {})
-    suffix = f"_dp{epsilon_label(float(dp['epsilon']))}" if dp.get("enabled", False) else ""
-    return f"{name}_{config['dataset']['size']}{suffix}"
-
-
 def n_classes_of(name: str, dataset: dict[str, Any] | None = None) -> int:
     """Number of classes, known before any data is loaded (so per-class jobs can be declared); a custom dataset
     (`dataset` = the config's dataset block) counts its class folders or reads its .npz labels."""
@@ -41,25 +35,9 @@ def n_classes_of(name: str, dataset: dict[str, Any] | None = None) -> int:
         return len(class_names_of({"dataset": dataset}))
     if name in ("digits", "mnist5k"):  # the embedded datasets (data.EMBEDDED)
         return 10
-    from .data import medmnist_info
+    from histodistill.data.real import medmnist_info
 
     return len(medmnist_info(name)["label"])
-
-
-def check_schema(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
-    """Validate against the JSON schema with one line per problem, naming the key (snakemake's own validation
-    prints the whole schema); defaults are filled in afterwards by snakemake.utils.validate."""
-    import jsonschema
-    import yaml
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path)))
-    if errors:
-        lines = [f"{'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
-        raise HistodistillError("invalid config (see schemas/config.schema.yaml):\n  " + "\n  ".join(lines))
-
-
-SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 def graph_setting_names() -> set[str]:
@@ -69,28 +47,9 @@ def graph_setting_names() -> set[str]:
     return set(yaml.safe_load(SCHEMA.read_text())["properties"]["graph"]["properties"])
 
 
-def config_with_defaults(path: str | os.PathLike) -> dict[str, Any]:
-    """A config file as the workflow sees it: validated against schemas/config.schema.yaml, schema defaults filled in
-    (for scripts outside the workflow, such as benchmarks/)."""
-    import yaml
-
-    return with_schema_defaults(yaml.safe_load(Path(path).read_text()))
-
-
-def with_schema_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a (valid) config with the schema's defaults filled in, as snakemake's validation fills them."""
-    import copy
-
-    from snakemake.utils import validate
-
-    full = copy.deepcopy(config)
-    validate(full, str(SCHEMA), set_default=True)
-    return full
-
-
 def check_mtt_memory(config: dict[str, Any], n_classes: int) -> None:
     """Refuse an MTT setting whose unrolled student steps cannot fit `distill.mtt.max_memory_gb` at the largest IPC."""
-    from .distill import mtt_unroll_bytes
+    from histodistill.distill.mtt import mtt_unroll_bytes
 
     mtt = config["distill"]["mtt"]
     images = max(config["select"]["ipc"]) * n_classes
@@ -108,7 +67,7 @@ def check_mtt_memory(config: dict[str, Any], n_classes: int) -> None:
 
 def check_config(config: dict[str, Any]) -> None:
     """Checks the schema cannot express; each raises one clear error naming the key."""
-    from .data import check_dataset, medmnist_filename
+    from histodistill.data.real import check_dataset, medmnist_filename
 
     ds = config["dataset"]
     refusals = dp_refusals(config)
@@ -121,7 +80,7 @@ def check_config(config: dict[str, Any]) -> None:
     if ds["name"] not in ("digits", "mnist5k", "custom") and not ds["download"]:
         path = Path(ds["data_dir"]).expanduser() / medmnist_filename(ds["name"], ds["size"])
         if not path.exists():
-            from .data import medmnist_fetch_hint
+            from histodistill.data.real import medmnist_fetch_hint
 
             raise HistodistillError(
                 f"MedMNIST file {path} not found. {medmnist_fetch_hint(ds['name'], ds['size'], path.parent)}"
@@ -218,10 +177,10 @@ def class_names_of(config: dict[str, Any]) -> list[str]:
     MedMNIST labels, or the digits."""
     ds = config["dataset"]
     if ds["name"] == "custom":
-        from .custom_data import split_plan
+        from histodistill.data.custom import split_plan
 
         return split_plan(ds)[1]
-    from .data import class_names
+    from histodistill.data.real import class_names
 
     return class_names(ds["name"], n_classes_of(ds["name"]))
 
@@ -249,8 +208,8 @@ def real_images_needed_per_class(config: dict[str, Any]) -> tuple[int, str]:
 def check_custom_config(config: dict[str, Any]) -> None:
     """A custom dataset: an id that cannot collide with a built-in dataset's results, then the data themselves
     (layout, labels, counts after the split; every image file while they differ from the imported ones)."""
-    from .custom_data import check_custom_dataset, imported_fingerprint, source_fingerprint
-    from .data import EMBEDDED
+    from histodistill.data.custom import check_custom_dataset, imported_fingerprint, source_fingerprint
+    from histodistill.data.real import EMBEDDED
 
     ds = config["dataset"]
     if not ds.get("id"):
@@ -294,8 +253,14 @@ def plus_settings(config: dict[str, Any]) -> dict[str, Any]:
     """`select.infodist_plus` with the schema's defaults filled in (also for configs that omit the block)."""
     block = config.get("select", {}).get("infodist_plus", {}) or {}
     defaults = {
-        "graph": {"knn": 10}, "pick": "facility", "quota": "auto", "merge": True,
-        "certainty_weight": 0.5, "certainty_decay": 4.0, "kernel": "heat", "certainty_gate": 0.0,
+        "graph": {"knn": 10},
+        "pick": "facility",
+        "quota": "auto",
+        "merge": True,
+        "certainty_weight": 0.5,
+        "certainty_decay": 4.0,
+        "kernel": "heat",
+        "certainty_gate": 0.0,
     }
     settings = {**defaults, **block}
     if settings["quota"] == "auto":  # the schema's default: no community quota for facility, sizes for the others
@@ -336,62 +301,3 @@ def subset_names(config: dict[str, Any]) -> list[str]:
     for v in ablation_variants(config):
         names.extend(f"{v['method']}_ipc{ipc}" for ipc in config["select"]["ipc"])
     return names
-
-
-# ----------------------------------------------------------------------------------------- job-side glue
-
-
-def configure_logging(log_path: str | None) -> logging.Logger:
-    """Log to the rule's log file (and stderr); tqdm progress goes to the same stderr."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
-    )
-    return logging.getLogger("histodistill")
-
-
-def run_job(snakemake: Any, body: Callable[[Any, Any], None]) -> None:
-    """Run a rule body with logging, thread count, GPU lease and clean error reporting.
-
-    `body(snakemake, device)` does the work. A HistodistillError (bad input) is reported as one line — in the log
-    and on stderr — and the job exits with status 1; other exceptions keep their traceback (they are bugs).
-    """
-    from .gpu import gpu_lease
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    log_path = snakemake.log[0] if len(snakemake.log) else None
-    log = configure_logging(log_path)
-    want_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0)
-    try:
-        with gpu_lease(want_gpu) as gpus:
-            threads = max(1, int(snakemake.threads))
-            if want_gpu or "torch" in sys.modules:
-                import torch
-
-                torch.set_num_threads(threads)
-                requested = snakemake.config.get("device", "auto")
-                device = torch.device("cuda" if requested in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
-                if requested == "cuda" and device.type != "cuda":
-                    raise HistodistillError(
-                        "device: 'cuda' requested but no CUDA device is visible; use 'auto' or 'cpu'"
-                    )
-            else:  # a CPU job whose script did not import torch: start without it (about 2 s per job)
-                os.environ["OMP_NUM_THREADS"] = str(threads)  # what torch takes if the body imports it after all
-                device = "cpu"
-            log.info("rule %s on %s (threads %s, leased GPUs %s)", snakemake.rule, device, snakemake.threads, gpus)
-            if "SLURM_JOB_ID" in os.environ:  # the cluster harness (tests/cluster/) checks these lines
-                log.info(
-                    "SLURM job %s on %s, GPUs %s (CUDA_VISIBLE_DEVICES %s)",
-                    os.environ["SLURM_JOB_ID"],
-                    os.environ.get("SLURMD_NODENAME", "?"),
-                    os.environ.get("SLURM_STEP_GPUS") or os.environ.get("SLURM_JOB_GPUS") or "none",
-                    os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-                )
-            body(snakemake, device)
-    except HistodistillError as exc:
-        log.error("%s", exc)
-        print(f"histodistill error: {exc}", file=sys.stderr)
-        sys.exit(1)

@@ -5,17 +5,17 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
-# The package lives beside the Snakefile; make it importable without an install.
-sys.path.insert(0, str(Path(workflow.basedir)))
+# The package lives beside the Snakefile (one folder above this file, also when another workflow, such as
+# workflows/feasibility.smk, uses this one as a module); make it importable without an install.
+REPO = Path(workflow.current_basedir).parent
+sys.path.insert(0, str(REPO))
 
-from histodistill.custom_data import source_fingerprint
-from histodistill.dp import dp_curve_of, dp_denoiser_settings, public_dataset_of
-from histodistill.errors import HistodistillError
-from histodistill.gpu import visible_gpus
+from histodistill.data import source_fingerprint
+from histodistill.generator import dp_curve_of, dp_denoiser_settings, public_dataset_of
+from histodistill.base import SCHEMA, HistodistillError, check_schema, visible_gpus
 from histodistill.workflow import (
     ablation_variants,
     check_config,
-    check_schema,
     class_names_of,
     data_params,
     dataset_id,
@@ -30,7 +30,7 @@ from histodistill.workflow import (
 )
 
 try:
-    check_schema(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    check_schema(config, SCHEMA)
     validate(config, schema="../schemas/config.schema.yaml")
     check_config(config)
 except HistodistillError as exc:
@@ -72,7 +72,7 @@ PUBLIC_PRETRAIN = DP_ON and PUBLIC is not None and DP["pretrain_denoiser"]
 DP_VOTE = DP_ON and DP["vote_share"] > 0
 # the whole run's guarantee: DP-SGD's alone, or composed with the pool vote's release (rule dp_vote)
 DP_BUDGET = [f"{RESULTS}/{'pool' if DP_VOTE else 'generator'}/dp_budget.json"] if DP_ON else []
-DP_CURVE = dp_curve_of(config, workflow.basedir) if DP_ON else []
+DP_CURVE = dp_curve_of(config, REPO) if DP_ON else []
 
 # The pool's quality report only where a run uses the synthetic pool (a distillers-only run needs no generator).
 USES_POOL = uses_pool(config)
@@ -80,7 +80,7 @@ POOL_QUALITY = [f"{RESULTS}/pool/quality.json"] if USES_POOL else []
 POOL_PRIVACY = [f"{RESULTS}/tables/privacy_pool.csv"] if USES_POOL else []
 
 
-# A local run on a GPU machine runs at most one GPU job per leasable device slot (histodistill.gpu: the visible GPUs,
+# A local run on a GPU machine runs at most one GPU job per leasable device slot (histodistill.base.gpu: the visible GPUs,
 # or HISTODISTILL_GPUS), unless `--resources gpu=N` (profiles/gpu) says otherwise: waiting GPU jobs then queue in
 # snakemake's scheduler, where rule priorities apply (the generator's chain first), instead of all starting at once
 # and waiting on the lease's lock files. No limit without a visible GPU (CPU runs stay parallel) or on a cluster.

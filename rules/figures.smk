@@ -1,39 +1,3 @@
-rule summarise:
-    input:
-        expand(
-            f"{RESULTS}/eval/{{subset}}/{{model}}_seed{{seed}}.json",
-            subset=SUBSETS,
-            model=config["evaluate"]["models"],
-            seed=config["evaluate"]["seeds"],
-        ),
-        graph_stats=expand(
-            f"{RESULTS}/communities/{{gkey}}/class_{{c}}.stats.json",
-            gkey=GRAPH_KEYS,
-            c=CLASSES,
-        ),
-        dp_budget=DP_BUDGET,
-    output:
-        csv=f"{RESULTS}/tables/summary.csv",
-        markdown=f"{RESULTS}/tables/summary.md",
-        graph=f"{RESULTS}/tables/graph_stats.csv",
-        figure=report(
-            f"{RESULTS}/figures/accuracy.png",
-            caption="../report/accuracy.rst",
-            category="1. Accuracy",
-        ),
-    log:
-        f"{RESULTS}/logs/summarise.log",
-    conda:
-        "../envs/histodistill.yaml"
-    params:
-        class_names=CLASS_NAMES,
-        dataset=DS,
-        pool_filter={k: config["select"]["privacy_filter"][k] for k in ("enabled", "unfiltered")},
-        protocol=config["evaluate"]["protocol"],
-    script:
-        "../workflow_scripts/summarise.py"
-
-
 # One job draws every grid: each takes a fraction of a second, less than a job's start-up.
 rule sample_grids:
     input:

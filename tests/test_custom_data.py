@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake, write_config
 from PIL import Image
 
-from conftest import snakemake, write_config
-from histodistill.custom_data import (
+from histodistill.base import HistodistillError, load_npz
+from histodistill.data import (
     check_custom_dataset,
     check_image_files,
     load_custom,
@@ -19,8 +20,6 @@ from histodistill.custom_data import (
     split_plan,
     square_resize,
 )
-from histodistill.errors import HistodistillError
-from histodistill.io import load_npz
 
 # Solid class colours make every pixel an exact oracle (JPEG within a few levels).
 COLOURS = {"adipose": (200, 30, 30), "lymphocytes": (30, 200, 30), "tumour": (30, 30, 200)}
@@ -429,8 +428,8 @@ def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
     """The parse-time file check reads every image; it is skipped once real.npz holds the same files' fingerprint."""
     import os
 
-    from histodistill.custom_data import source_fingerprint
-    from histodistill.io import save_npz
+    from histodistill.base import save_npz
+    from histodistill.data import source_fingerprint
     from histodistill.workflow import check_custom_config
 
     root = write_image_folder(tmp_path / "tiles", per_class=6)
@@ -453,8 +452,8 @@ def test_image_files_are_checked_until_these_very_files_are_imported(tmp_path):
 def test_class_names_head_per_class_accuracy_columns(tmp_path):
     import json
 
-    from histodistill.evaluate import per_class_accuracy
-    from histodistill.report import (
+    from histodistill.classifier import per_class_accuracy
+    from histodistill.reporting import (
         aggregate,
         class_accuracy,
         class_accuracy_markdown,

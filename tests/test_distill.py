@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from histodistill.augment import OPS, dsa, dsa_siamese
+from histodistill.base import HistodistillError
+from histodistill.classifier import OPS, ConvNet, dsa, dsa_siamese
 from histodistill.data import load_digits_splits
 from histodistill.distill import (
     DMConfig,
     ExpertConfig,
     GMConfig,
     MTTConfig,
-    dm_loss,
     distribution_matching,
+    dm_loss,
     gradient_distance,
     gradient_matching,
     gradient_matching_loops,
@@ -22,10 +23,7 @@ from histodistill.distill import (
     train_expert,
     trajectory_matching,
 )
-from histodistill.errors import HistodistillError
-from histodistill.nets import ConvNet
-from histodistill.select import select_random
-from histodistill.subsets import per_class_selection
+from histodistill.selection import per_class_selection, select_random
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Differential privacy (histodistill.dp): the accountant against an independent one (Google's dp-accounting), the
+"""Differential privacy (histodistill.generator.dp): the accountant against an independent one (Google's dp-accounting), the
 clipping against a per-example loop, the noise's scale, resume, and the DP-mode refusals."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from histodistill.dp import (
+from histodistill.base import HistodistillError
+from histodistill.generator import (
     DPConfig,
     PrivateTraining,
     dp_refusals,
@@ -21,7 +22,6 @@ from histodistill.dp import (
     noise_multiplier_for,
     poisson_batch,
 )
-from histodistill.errors import HistodistillError
 
 dp_accounting = pytest.importorskip("dp_accounting")
 
@@ -44,9 +44,11 @@ def pld_composed(history: list[tuple[float, float, int]], delta: float) -> float
 
     events = [
         dp_accounting.SelfComposedDpEvent(
-            dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
-            if q < 1
-            else dp_accounting.GaussianDpEvent(sigma),
+            (
+                dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
+                if q < 1
+                else dp_accounting.GaussianDpEvent(sigma)
+            ),
             steps,
         )
         for sigma, q, steps in history
@@ -77,7 +79,9 @@ def test_rdp_curve_equals_dp_accountings_and_its_epsilon_bounds_the_tight_one(si
     ours = np.asarray(compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders))
     theirs = rdp.RdpAccountant(orders=orders)
     theirs.compose(
-        dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps)
+        dp_accounting.SelfComposedDpEvent(
+            dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps
+        )
     )
     # integer orders: both evaluate the exact binomial expansion (Mironov et al. 2019, Sec. 3.3); at fractional orders
     # the two libraries use different bounds and differ by up to 30 % below order 2
@@ -99,7 +103,7 @@ def test_calibrated_noise_spends_the_target_epsilon_by_the_independent_accountan
 
 @pytest.mark.parametrize("epsilon, q", [(1.0, 1.0), (10.0, 1.0), (10.0, 0.36)])
 def test_the_vote_and_dp_sgd_together_spend_the_target_by_the_independent_accountant(epsilon, q):
-    from histodistill.dp import composed_epsilon, vote_noise_multiplier
+    from histodistill.generator import composed_epsilon, vote_noise_multiplier
 
     cfg, steps = DPConfig(epsilon=epsilon, delta=1e-5, vote_share=0.5), 30
     vote, sgd = vote_noise_multiplier(cfg), noise_multiplier_for(cfg, q, steps)
@@ -112,7 +116,7 @@ def test_the_vote_and_dp_sgd_together_spend_the_target_by_the_independent_accoun
 
 
 def test_each_private_image_votes_once_for_its_nearest_pool_image_of_its_own_class():
-    from histodistill.dp_vote import nearest_pool_votes
+    from histodistill.privacy import nearest_pool_votes
 
     pool = np.array([[0.0], [10.0], [20.0], [0.5], [30.0]])
     pool_labels = np.array([0, 0, 0, 1, 1])
@@ -123,7 +127,7 @@ def test_each_private_image_votes_once_for_its_nearest_pool_image_of_its_own_cla
 
 
 def test_one_private_image_more_or_less_moves_one_count_by_one():
-    from histodistill.dp_vote import nearest_pool_votes
+    from histodistill.privacy import nearest_pool_votes
 
     rng = np.random.default_rng(0)
     pool, pool_labels = rng.normal(size=(60, 5)), np.repeat(np.arange(3), 20)
@@ -137,7 +141,7 @@ def test_one_private_image_more_or_less_moves_one_count_by_one():
 
 
 def test_the_vote_keeps_each_classs_most_voted_share_with_ties_to_the_lower_index_and_the_ipc_floor():
-    from histodistill.dp_vote import keep_most_voted, noisy_votes
+    from histodistill.privacy import keep_most_voted, noisy_votes
 
     noisy = np.array([5.0, 1.0, 3.0, 3.0, 0.0, 2.0])
     labels = np.array([0, 0, 0, 0, 1, 1])
@@ -277,14 +281,19 @@ def test_dp_mode_refuses_the_filter_and_the_distillers_naming_the_key():
 
 
 def test_dp_training_resumes_from_its_checkpoint_to_the_same_weights_and_epsilon(tmp_path):
-    from histodistill.checkpoint import save_checkpoint
+    from histodistill.base import save_checkpoint
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, load_codec, train_autoencoder, train_denoiser
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 255, (120, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 120)
-    ae = train_autoencoder(images, AutoencoderConfig(block_out_channels=(8, 8), norm_num_groups=4, steps=2, batch_size=8),
-                           0, torch.device("cpu"), progress=False)
+    ae = train_autoencoder(
+        images,
+        AutoencoderConfig(block_out_channels=(8, 8), norm_num_groups=4, steps=2, batch_size=8),
+        0,
+        torch.device("cpu"),
+        progress=False,
+    )
     save_checkpoint(tmp_path / "ae.pt", ae)
     codec = load_codec(tmp_path / "ae.pt", torch.device("cpu"))
     cfg = DenoiserConfig(block_out_channels=(16, 32), steps=6, batch_size=12, checkpoint_every=3, warmup_steps=2)
@@ -327,7 +336,7 @@ BUDGET = {
 def test_dp_mode_never_shares_real_images_and_the_datasheet_states_the_guarantee():
     from test_share import _audit_report
 
-    from histodistill.share import datasheet, release_decisions
+    from histodistill.reporting import datasheet, release_decisions
 
     gate = {"dcr_share_margin": 0.0, "mia_auc": 0.6, "release_alpha": 0.05}
     controls = {"ipc": {"1": {"near_copy": {"n": 10, "detected": True}}}}
@@ -348,7 +357,7 @@ def test_dp_mode_never_shares_real_images_and_the_datasheet_states_the_guarantee
 def test_the_summary_carries_the_budget_on_pool_rows_only():
     import pandas as pd
 
-    from histodistill.report import privacy_budget_markdown, with_privacy_budget
+    from histodistill.reporting import privacy_budget_markdown, with_privacy_budget
 
     summary = pd.DataFrame({"method": ["infodist_plus", "random_real", "full_real"], "ipc": ["10", "1", "all"]})
     out = with_privacy_budget(summary, BUDGET, ("random_real", "full_real"))
@@ -360,7 +369,7 @@ def test_the_summary_carries_the_budget_on_pool_rows_only():
 
 
 def test_the_pool_embedder_validates_on_a_seeded_stratified_tenth_of_the_pool():
-    from histodistill.embed import pool_as_training_data
+    from histodistill.selection import pool_as_training_data
 
     labels = np.repeat(np.arange(3), 40)
     images = np.arange(120, dtype=np.uint8).reshape(120, 1, 1, 1)
@@ -416,7 +425,7 @@ def test_dp_smoke_run_states_its_budget_shares_no_real_images_and_reads_the_trai
     import pandas as pd
     from conftest import snakemake
 
-    from histodistill.checkpoint import load_checkpoint
+    from histodistill.base import load_checkpoint
 
     config = _dp_smoke_config(tmp_path)
     results = tmp_path / "results" / "digits_8_dp10"
@@ -467,8 +476,8 @@ def test_dp_smoke_run_states_its_budget_shares_no_real_images_and_reads_the_trai
 def test_the_report_figure_reads_this_runs_summary_and_the_shipped_curve_of_its_dataset(tmp_path):
     import pandas as pd
 
-    from histodistill.dp import dp_curve_of
-    from histodistill.dp_figure import reference_lines_of, run_point
+    from histodistill.generator import dp_curve_of
+    from histodistill.reporting import reference_lines_of, run_point
 
     config = {"dataset": {"name": "digits", "size": 8}, "figures": {"dp_curve": "auto"}}
     assert dp_curve_of(config, tmp_path) == []  # nothing measured for digits at 8 px

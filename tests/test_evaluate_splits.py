@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import histodistill.evaluate as evaluate
-from histodistill.report import aggregate, validation_ranking_markdown
-from histodistill.train import TrainConfig
+import histodistill.classifier.evaluate as evaluate
+from histodistill.classifier import TrainConfig
+from histodistill.reporting import aggregate, validation_ranking_markdown
 
 N_CLASSES = 3
 

@@ -1,4 +1,4 @@
-"""Certainty-weighted facility location (histodistill.facility): the greedy step against brute force on small exact
+"""Certainty-weighted facility location (histodistill.selection.facility): the greedy step against brute force on small exact
 cases, the partition-matroid quota, the objective against a direct computation, the kernel's bandwidth by hand, and
 the certainty gate on a hand case."""
 
@@ -10,12 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from histodistill.errors import HistodistillError
-from histodistill.facility import (
+from histodistill.base import HistodistillError
+from histodistill.selection import (
     certainty_gate,
     certainty_weight_for,
-    gate_pool,
     facility_value,
+    gate_pool,
     greedy_facility_location,
     similarity,
 )
@@ -78,7 +78,11 @@ def test_the_partition_matroid_quota_is_respected_and_greedy_reaches_the_constra
     quota = {0: 2, 1: 1}
     chosen = greedy_facility_location(sim, p, 3, groups=groups, quota=quota)
     assert sum(groups[chosen] == 0) <= 2 and sum(groups[chosen] == 1) <= 1 and len(set(chosen.tolist())) == 3
-    feasible = [s for s in itertools.combinations(range(6), 3) if sum(groups[list(s)] == 0) <= 2 and sum(groups[list(s)] == 1) <= 1]
+    feasible = [
+        s
+        for s in itertools.combinations(range(6), 3)
+        if sum(groups[list(s)] == 0) <= 2 and sum(groups[list(s)] == 1) <= 1
+    ]
     best = max(feasible, key=lambda s: _direct(sim, p, s, 0.0))
     assert _direct(sim, p, chosen, 0.0) == pytest.approx(_direct(sim, p, best, 0.0), abs=1e-12)
     # unconstrained, greedy would take both of the far group's images (5.0/5.1 and 10.0): the quota forbids it
@@ -122,18 +126,26 @@ def test_the_certainty_gate_drops_the_misclassified_then_the_least_sure_share_ke
 def test_infodist_plus_facility_pick_takes_the_best_set_the_communities_quotas_allow_in_node_ids():
     import pandas as pd
 
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     # six images of one class, node ids 0..5 (rows of emb), two communities: {0, 1, 2, 3} and {4, 5}
     emb = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [10.0]])
     communities = pd.DataFrame(
-        {"node": range(6), "module": [1, 1, 1, 1, 2, 2], "modular_centrality": 0.0, "flow": [0.2] * 4 + [0.1] * 2,
-         "enter_flow": 0.0, "exit_flow": 0.0}
+        {
+            "node": range(6),
+            "module": [1, 1, 1, 1, 2, 2],
+            "modular_centrality": 0.0,
+            "flow": [0.2] * 4 + [0.1] * 2,
+            "enter_flow": 0.0,
+            "exit_flow": 0.0,
+        }
     )
     p = np.array([0.9, 0.9, 0.9, 0.5, 0.9, 0.9])
     sim = similarity(emb)
     # size quota, budget 3: one each, the third to the larger community (D'Hondt 4/2 > 2/2)
-    feasible = [s for s in itertools.combinations(range(6), 3) if sum(x < 4 for x in s) <= 2 and sum(x >= 4 for x in s) <= 1]
+    feasible = [
+        s for s in itertools.combinations(range(6), 3) if sum(x < 4 for x in s) <= 2 and sum(x >= 4 for x in s) <= 1
+    ]
     best = max(feasible, key=lambda s: _direct(sim, p, s, 0.0))
     chosen = community_prototypes(emb, communities, 3, pick="facility", certainty=p, certainty_weight=0.0)
     assert sorted(chosen.tolist()) == sorted(best)

@@ -20,10 +20,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, SNAKEMAKE
-from histodistill.errors import HistodistillError
-from histodistill.io import load_npy, load_npz, save_npy, save_npz, writer_rule
+
+from histodistill.base import HistodistillError, load_npy, load_npz, save_npy, save_npz, writer_rule
 
 pytestmark = pytest.mark.workflow
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}

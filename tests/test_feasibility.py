@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy.stats import rankdata
-
 from conftest import planned_jobs, snakemake, write_config
-from histodistill.errors import HistodistillError
-from histodistill.feasibility import correlations, gather, markdown
+from scipy.stats import rankdata
 from test_data import write_medmnist_fixture
+
+from histodistill.base import HistodistillError
+from histodistill.reporting import correlations, gather, markdown
 
 
 def _summary(rows):
@@ -77,7 +77,7 @@ def test_feasibility_config_dry_runs_with_all_eight_medmnist_flags_given_fixture
         dataset={"data_dir": str(data)},
         select={"methods": ["random_real", "dm", "dc", "dsa", "mtt"]},
     )
-    jobs = planned_jobs(config, "-s", "feasibility.smk")
+    jobs = planned_jobs(config, "-s", "workflows/feasibility.smk")
     for flag in MEDMNIST_EIGHT:
         for rule in ("data", "summarise", "distill_dm", "distill_mtt", "select_random_real"):
             assert f"{flag}_28_{rule}" in jobs, (flag, rule)
@@ -87,7 +87,7 @@ def test_feasibility_config_dry_runs_with_all_eight_medmnist_flags_given_fixture
     (tmp_path / "more").mkdir()
     more = datasets + [{"name": "retinamnist", "size": 28}]
     missing = write_config(tmp_path / "more", feasibility={"datasets": more}, dataset={"data_dir": str(data)})
-    proc = snakemake(missing, "-s", "feasibility.smk", "--dry-run")
+    proc = snakemake(missing, "-s", "workflows/feasibility.smk", "--dry-run")
     assert proc.returncode != 0 and str(data / "retinamnist.npz") in proc.stdout + proc.stderr
 
 
@@ -101,8 +101,8 @@ def test_feasibility_runs_end_to_end_on_the_two_embedded_datasets(tmp_path):
     settings = yaml.safe_load(config.read_text())
     settings.pop("ablation", None)  # no InfoDist variants: nothing needs the generator
     config.write_text(yaml.safe_dump(settings))
-    assert "digits_8_train_autoencoder" not in planned_jobs(config, "-s", "feasibility.smk")
-    snakemake(config, "-s", "feasibility.smk", check=True)
+    assert "digits_8_train_autoencoder" not in planned_jobs(config, "-s", "workflows/feasibility.smk")
+    snakemake(config, "-s", "workflows/feasibility.smk", check=True)
     out = tmp_path / "results" / "feasibility"
     table = pd.read_csv(out / "feasibility.csv", keep_default_na=False)
     assert set(table["dataset"]) == {"digits_8", "mnist5k_8"} and set(table["method"]) == {"dm"}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import planned_jobs, snakemake
 
-from histodistill.figures import (
+from histodistill.reporting import (
     OTHER,
     PALETTE,
     class_nodes,
@@ -177,8 +177,8 @@ def test_changing_a_plotting_setting_reruns_only_figure_and_report_rules(smoke_r
 
 
 def test_screenshot_without_chromium_says_how_to_install_it(tmp_path, monkeypatch):
-    from histodistill import browser
-    from histodistill.errors import HistodistillError
+    from histodistill.base import HistodistillError
+    from histodistill.reporting import browser
 
     page = tmp_path / "r.html"
     page.write_text("<html><body>x</body></html>")
@@ -190,7 +190,7 @@ def test_screenshot_without_chromium_says_how_to_install_it(tmp_path, monkeypatc
 @pytest.mark.skipif(not any(__import__("shutil").which(b) for b in ("chromium", "google-chrome")), reason="no Chromium")
 def test_screenshot_of_a_page_in_headless_chromium_shows_the_page(tmp_path):
     """A red page gives a red screenshot of the asked size (Chromium really rendered it)."""
-    from histodistill.browser import screenshot
+    from histodistill.reporting import screenshot
 
     page = tmp_path / "r.html"
     page.write_text("<html><body style='margin:0;background:#ff0000'></body></html>")

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, SNAKEMAKE, snakemake, write_config
-from histodistill.errors import HistodistillError
+
+from histodistill.base import HistodistillError
 from histodistill.generator import load_codec, load_denoiser, sample_images
 
 
@@ -32,8 +32,14 @@ def test_corrupted_checkpoint_error_names_the_file(tmp_path, content):
 def _tiny_generator(tmp_path, arch: str = "unet"):
     """A generator trained for a few steps on 64 digits at 8 px: (codec, denoiser, meta)."""
     from histodistill.data import load_real
-    from histodistill.generator import AutoencoderConfig, DenoiserConfig, LatentCodec, build_autoencoder
-    from histodistill.generator import train_autoencoder, train_denoiser
+    from histodistill.generator import (
+        AutoencoderConfig,
+        DenoiserConfig,
+        LatentCodec,
+        build_autoencoder,
+        train_autoencoder,
+        train_denoiser,
+    )
 
     real = load_real("digits", 8)
     images, labels = real["train_images"][:64], real["train_labels"][:64]
@@ -69,7 +75,7 @@ def test_compiled_denoiser_samples_what_the_eager_one_samples(tmp_path, caplog):
     y = torch.tensor([0, 4, 9])
 
     def latents(compiled: bool) -> torch.Tensor:
-        from histodistill.accel import compile_module
+        from histodistill.base import compile_module
 
         sampler = make_sampler("ddim", meta["train_timesteps"], meta["beta_schedule"])
         sampler.set_timesteps(3)
@@ -77,14 +83,14 @@ def test_compiled_denoiser_samples_what_the_eager_one_samples(tmp_path, caplog):
         return guided_latents(compile_module(model, compiled, "test"), y, 10, z, sampler, 2.0)
 
     eager = latents(False)
-    with caplog.at_level("WARNING", logger="histodistill.accel"):
+    with caplog.at_level("WARNING", logger="histodistill.base.accel"):
         compiled = latents(True)
     assert "torch.compile" not in caplog.text, "compilation failed and fell back to eager"
     assert torch.allclose(eager, compiled, atol=1e-4), (eager - compiled).abs().max()
 
 
 def test_failed_compilation_falls_back_to_eager_with_a_warning(tmp_path, monkeypatch, caplog):
-    from histodistill import accel
+    from histodistill.base import accel
 
     codec, model, meta = _tiny_generator(tmp_path)
 
@@ -96,14 +102,14 @@ def test_failed_compilation_falls_back_to_eager_with_a_warning(tmp_path, monkeyp
 
     monkeypatch.setattr(accel.torch, "compile", broken_compile)
     labels = np.array([1, 2])
-    with caplog.at_level("WARNING", logger="histodistill.accel"):
+    with caplog.at_level("WARNING", logger="histodistill.base.accel"):
         out = sample_images(codec, model, meta, labels, "ddim", 2, 2.0, 0, 2, progress=False, compile_denoiser=True)
     assert "torch.compile of the denoiser failed (RuntimeError: no C compiler)" in caplog.text
     assert np.array_equal(out, sample_images(codec, model, meta, labels, "ddim", 2, 2.0, 0, 2, progress=False))
 
 
 def test_precision_and_switches_resolve_per_device():
-    from histodistill.accel import resolve_precision, resolve_switch
+    from histodistill.base import resolve_precision, resolve_switch
 
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
@@ -117,9 +123,9 @@ def test_precision_and_switches_resolve_per_device():
 def test_streamed_generator_training_equals_resident_training(tmp_path):
     """A train split above the size limits is streamed from uint8 (no float32 copy of the split, latents encoded
     per batch); the weights, latent statistics and reconstruction error equal those of resident training."""
+    from histodistill.base import to_model_space
     from histodistill.data import load_real
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
-    from histodistill.images import to_model_space
 
     real = load_real("digits", 8)
     images, labels = real["train_images"][:600], real["train_labels"][:600]  # > one 512-image chunk
@@ -154,9 +160,9 @@ def test_generator_training_from_disk_reads_batches_never_the_whole_split(tmp_pa
     """The generator rules read the train split from data/train_images.npy (`NpyRows`): above the size limit every
     read is one batch or one encoder chunk (<= 512 rows), never the split, and the weights and statistics equal
     those of training on the array in memory."""
+    from histodistill.base import NpyRows, save_npy
     from histodistill.data import load_real
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
-    from histodistill.io import NpyRows, save_npy
 
     real = load_real("digits", 8)
     images, labels = real["train_images"][:600], real["train_labels"][:600]  # > one 512-image chunk
@@ -227,7 +233,7 @@ def test_pool_compile_auto_compiles_only_shards_long_enough_to_repay_it():
     short to repay it, a 40x longer shard is not; never on CPU; explicit settings pass through."""
     import yaml
 
-    from histodistill.accel import sampling_compile
+    from histodistill.base import sampling_compile
 
     preset = yaml.safe_load((REPO / "configs" / "pathmnist_64.yaml").read_text())
     images, steps = preset["pool"]["per_class"] * 9, preset["pool"]["steps"]

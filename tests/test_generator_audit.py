@@ -8,13 +8,7 @@ import pytest
 import torch
 
 from histodistill.generator import AutoencoderConfig, LatentCodec, build_autoencoder
-from histodistill.generator_audit import (
-    attack_detects,
-    attack_timesteps,
-    denoising_losses,
-    generator_attack,
-    generator_verdict,
-)
+from histodistill.privacy import attack_detects, attack_timesteps, denoising_losses, generator_attack, generator_verdict
 
 META = {"train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
@@ -63,7 +57,7 @@ def test_a_denoiser_that_remembers_its_members_is_caught_and_the_score_sign_is_r
     others = rng.integers(0, 256, (120, 8, 8, 1), dtype=np.uint8)
     labels_m, labels_o = np.arange(40) % 3, np.arange(120) % 3
     with torch.no_grad():
-        from histodistill.images import to_model_space
+        from histodistill.base import to_model_space
 
         z = codec.posterior(to_model_space(members))[0]
     model = Remembering(z, _alphas())
@@ -137,7 +131,7 @@ class _Recorder(torch.nn.Module):
 
 
 def test_the_training_step_pairs_each_latent_with_its_own_label_and_drops_about_the_configured_share(monkeypatch):
-    import histodistill.generator as gen
+    import histodistill.generator.denoiser as gen
 
     labels = np.arange(60) % 3
     images = (10 * labels).astype(np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 1), np.uint8)

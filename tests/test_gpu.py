@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from histodistill.gpu import gpu_lease
+from histodistill.base import gpu_lease
 
 
 @pytest.fixture

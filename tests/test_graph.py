@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from histodistill.errors import HistodistillError
-from histodistill.graph import GraphConfig, approximate_graph, build_graph, exact_graph, read_edges, write_edges
+from histodistill.base import HistodistillError
+from histodistill.selection import GraphConfig, approximate_graph, build_graph, exact_graph, read_edges, write_edges
 
 
 def dense_reference(emb: np.ndarray, threshold="1/N") -> dict[tuple[int, int], float]:
@@ -117,7 +117,7 @@ def kept_mass_ratio(approx, exact) -> float:
 def test_approximate_graph_keeps_the_exact_graphs_weight_on_real_digits():
     # Real images (all 1,797 scikit-learn digits, 8x8 pixels as 64-d embeddings), the capped graph the default uses.
     from histodistill.data import load_real
-    from histodistill.embed import embed
+    from histodistill.selection import embed
 
     real = load_real("digits", 8)
     images = np.concatenate([real[f"{s}_images"] for s in ("train", "val", "test")])
@@ -135,7 +135,7 @@ def test_approximate_graph_keeps_the_exact_graphs_weight_on_real_digits():
 def test_local_scales_are_distances_to_the_kth_neighbour():
     import torch
 
-    from histodistill.graph import local_scales
+    from histodistill.selection import local_scales
 
     x = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
     # by hand: neighbours of 0 are at 1, 3, 7; of 1 at 1, 2, 6; of 3 at 2, 3, 4; of 7 at 4, 6, 7
@@ -195,9 +195,10 @@ def test_local_scaling_on_the_approximate_graph_says_what_to_set():
 
 def test_hubness_is_a_graph_setting_the_config_accepts_and_the_default_graph_does_not_carry(tmp_path):
     import yaml
-
     from conftest import REPO
-    from histodistill.workflow import check_config, check_schema, config_with_defaults, graph_settings
+
+    from histodistill.base import check_schema, config_with_defaults
+    from histodistill.workflow import check_config, graph_settings
 
     default = config_with_defaults(REPO / "config.yaml")
     # unset keys stay out of the graph rules' params, so runs made before these settings existed do not rerun
@@ -216,7 +217,7 @@ def test_hubness_is_a_graph_setting_the_config_accepts_and_the_default_graph_doe
 
 @pytest.mark.parametrize("cfg", [GraphConfig(), GraphConfig(knn=3)])
 def test_the_graph_among_kept_rows_is_the_kept_rows_own_graph_in_the_class_numbering(cfg):
-    from histodistill.graph import build_graph_among
+    from histodistill.selection import build_graph_among
 
     rng = np.random.default_rng(3)
     emb = rng.normal(size=(12, 4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from histodistill.pool_privacy import cluster_means_bootstrap, non_inferiority_test
+from histodistill.privacy import cluster_means_bootstrap, non_inferiority_test
 
 
 def _null(n, rng):

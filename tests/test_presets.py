@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from conftest import REPO, snakemake, write_config
 from snakemake.utils import validate
 
-from conftest import REPO, snakemake, write_config
-from histodistill.evaluate import train_config_for
-from histodistill.nets import build_classifier
+from histodistill.classifier import build_classifier, train_config_for
 from histodistill.workflow import ablation_variants, graph_settings
 
 PRESET = REPO / "configs" / "pathmnist_64.yaml"
@@ -91,7 +90,7 @@ def test_paper_preset_infodist_reads_the_whole_pool_with_the_authors_trials(tmp_
 
 
 def test_the_summary_names_the_rows_the_privacy_filter_shaped():
-    from histodistill.report import pool_filter_note
+    from histodistill.reporting import pool_filter_note
     from histodistill.workflow import POOL_METHODS
 
     methods = ["infodist", "infodist-convnet-knn10-modular_centrality", "infodist_plus", "kmeans", "random_real"]

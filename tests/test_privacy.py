@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from histodistill.base import HistodistillError, save_npz, to_model_space, write_json
 from histodistill.data import load_real
-from histodistill.embed import embed
-from histodistill.errors import HistodistillError
-from histodistill.images import to_model_space
-from histodistill.io import save_npz, write_json
-from histodistill.pool import frechet_distance
+from histodistill.generator import frechet_distance
 from histodistill.privacy import (
     PIXEL_SCALE,
     TABLE_COLUMNS,
@@ -21,8 +18,6 @@ from histodistill.privacy import (
     attack_power,
     audit_subset,
     closer_to_train_probability,
-    closest_pairs_figure,
-    dcr_histogram,
     dcr_share_power,
     gate_verdict,
     jsonable,
@@ -42,6 +37,8 @@ from histodistill.privacy import (
     tprs_at_fpr,
     wilson_ci,
 )
+from histodistill.reporting import closest_pairs_figure, dcr_histogram
+from histodistill.selection import embed
 
 
 @pytest.fixture(scope="module")
@@ -384,7 +381,9 @@ def test_planted_near_copies_fail_and_unseen_images_pass_under_one_member_defini
             assert rep["dcr"][space]["difference_ci95"][0] > 0
     assert real["dcr"]["pixel"]["exact_copies"] == 100 and len(real["release"]["exact_copies"]) == 100
     copies = sorted(real["release"]["exact_copies"], key=lambda c: c["image"])
-    np.testing.assert_array_equal(digits["train_images"][[c["train_index"] for c in copies]], digits["train_images"][idx])
+    np.testing.assert_array_equal(
+        digits["train_images"][[c["train_index"] for c in copies]], digits["train_images"][idx]
+    )
     assert bad["release"]["exact_copies"] == []  # noisy copies are near, not exact
     ok, reasons = gate_verdict(good, GATE)
     assert ok, reasons

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from histodistill.errors import HistodistillError
-from histodistill.graph import Graph
-from histodistill.select import (
+from histodistill.base import HistodistillError
+from histodistill.selection import (
+    Graph,
     allocate_quota,
     find_communities,
     select_by_communities,
@@ -162,9 +162,8 @@ def test_coreset_baselines_pick_distinct_sensible_images():
 
 
 def test_bad_selection_inputs_name_the_file_and_class():
-    from histodistill.io import check_embedding_file
-    from histodistill.select import check_budget
-    from histodistill.subsets import per_class_selection
+    from histodistill.base import check_embedding_file
+    from histodistill.selection import check_budget, per_class_selection
 
     with pytest.raises(HistodistillError, match=r"emb\.npy: 9 embedding rows but the pool has 10"):
         check_embedding_file("emb.npy", np.zeros((9, 4)), 10)
@@ -205,7 +204,7 @@ def test_kmeans_memory_does_not_grow_with_feature_width_times_budget():
 def test_ward_merge_weighs_by_size_where_centroid_distance_would_not():
     """A (1 node at 0), B (1 node at 2), C (100 nodes at 3.9): B is nearer C (1.9) than A (2.0), but merging B into C
     costs 100/101 * 1.9² = 3.57 and into A only 1/2 * 2² = 2 -> Ward merges A with B."""
-    from histodistill.select import merge_communities
+    from histodistill.selection import merge_communities
 
     emb = np.array([[0.0], [2.0]] + [[3.9]] * 100)
     groups = np.array([7, 5] + [9] * 100)
@@ -216,7 +215,7 @@ def test_ward_merge_weighs_by_size_where_centroid_distance_would_not():
 
 
 def test_proportional_quota_is_dhondt_with_one_each_and_capacity():
-    from histodistill.select import proportional_quota
+    from histodistill.selection import proportional_quota
 
     assert proportional_quota(np.array([10, 5, 1]), np.array([10, 5, 1]), 6).tolist() == [4, 1, 1]
     assert proportional_quota(np.array([10, 5, 1]), np.array([2, 5, 1]), 6).tolist() == [2, 3, 1]  # group 0 full
@@ -241,7 +240,7 @@ def line_communities(points: list[list[float]], centrality: list[list[float]]) -
 
 
 def test_ipc1_with_merge_gives_the_class_medoid_not_the_largest_modules_hub():
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     # module 1 (largest flow): 0, 1, 2 (hub: node 0); module 2: 5, 20. Class mean 5.6 -> nearest is node 3 (x = 5).
     emb, df = line_communities([[0, 1, 2], [5, 20]], [[0.9, 0.5, 0.1], [0.3, 0.2]])
@@ -252,7 +251,7 @@ def test_ipc1_with_merge_gives_the_class_medoid_not_the_largest_modules_hub():
 
 
 def test_each_community_gives_its_medoid_or_its_hub_with_quota_by_size():
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     # module 1: 0, 1, 2, 3, 10 (mean 3.2 -> node 3; hub node 4); module 2: 20, 21, 25 (mean 22 -> node 6; hub 5).
     emb, df = line_communities([[0, 1, 2, 3, 10], [20, 21, 25]], [[0.1, 0.2, 0.3, 0.4, 0.9], [0.8, 0.1, 0.2]])
@@ -267,7 +266,7 @@ def test_each_community_gives_its_medoid_or_its_hub_with_quota_by_size():
 
 
 def test_local_hub_takes_the_most_visited_node_of_each_part():
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     # one module: two clumps, at 0-2 and at 10-12; flow peaks at node 2 (first clump) and node 3 (second clump)
     emb, df = line_communities([[0, 1, 2, 10, 11, 12]], [[0.1, 0.2, 0.3, 0.6, 0.5, 0.4]])
@@ -279,7 +278,7 @@ def test_local_hub_takes_the_most_visited_node_of_each_part():
 
 
 def test_bad_infodist_plus_settings_name_the_key():
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     emb, df = line_communities([[0, 1]], [[0.1, 0.2]])
     with pytest.raises(HistodistillError, match="select.infodist_plus.pick"):
@@ -292,7 +291,7 @@ def digits_class_communities(knn: int | None) -> tuple[np.ndarray, pd.DataFrame]
     """Real Infomap output: the paper's graph (or a capped one) over one class of scikit-learn digits, pixel space."""
     from sklearn.datasets import load_digits
 
-    from histodistill.graph import GraphConfig, build_graph
+    from histodistill.selection import GraphConfig, build_graph
 
     d = load_digits()
     emb = d.data[d.target == 3].astype(np.float64)
@@ -303,7 +302,7 @@ def test_on_real_infomap_output_every_infomap_rank_orders_a_module_alike_and_the
     """The docstring's claim, on real output: within every module modular centrality is monotone in node flow, and a
     node's enter and exit flow equal its flow (no self-links), so the four rank options select the same images; the
     embedding-based medoid pick of infodist_plus differs."""
-    from histodistill.select import RANKS, community_prototypes
+    from histodistill.selection import RANKS, community_prototypes
 
     emb, df = digits_class_communities(knn=10)
     assert df["module"].nunique() >= 3
@@ -326,16 +325,16 @@ def test_kmeans_on_large_features_centres_them_in_place_and_picks_the_same_image
     path peaks at about 8x here), and the chosen images are those of the copying path."""
     import tracemalloc
 
-    from histodistill import select
+    from histodistill.selection import baselines
 
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 5, size=(4, 4000)).astype(np.float32)
     emb = (centres[rng.integers(0, 4, 600)] + rng.normal(0, 1, size=(600, 4000))).astype(np.float32)  # 9.6 MB
-    copied = select.select_kmeans(emb.copy(), 4, seed=0)
-    monkeypatch.setattr(select, "KMEANS_COPY_LIMIT", 1024 * 1024)
+    copied = baselines.select_kmeans(emb.copy(), 4, seed=0)
+    monkeypatch.setattr(baselines, "KMEANS_COPY_LIMIT", 1024 * 1024)
     work = emb.copy()
     tracemalloc.start()
-    in_place = select.select_kmeans(work, 4, seed=0)
+    in_place = baselines.select_kmeans(work, 4, seed=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     np.testing.assert_array_equal(in_place, copied)
@@ -366,7 +365,7 @@ def test_preferred_number_of_modules_follows_the_budget_down_the_planted_hierarc
 
 
 def test_subgraph_keeps_the_inner_edges_renumbered_in_the_given_order():
-    from histodistill.select import subgraph
+    from histodistill.selection import subgraph
 
     g = Graph(5, np.array([0, 1, 2, 3, 4, 4]), np.array([1, 2, 3, 4, 0, 2]), np.array([1.0, 2, 3, 4, 5, 6]))
     sub = subgraph(g, np.array([4, 2, 3]))  # 4 -> 0, 2 -> 1, 3 -> 2; inner edges 2→3, 3→4, 4→2
@@ -391,7 +390,7 @@ def two_stars_pulled_to_one_leaf() -> tuple[np.ndarray, Graph]:
 
 
 def test_part_hub_takes_each_parts_own_centre_where_local_hub_takes_the_node_the_class_walk_visits_most():
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     emb, graph = two_stars_pulled_to_one_leaf()
     df = find_communities(graph, trials=2, seed=1, modules=1)  # one module: the pick alone decides
@@ -406,8 +405,7 @@ def test_part_hub_takes_each_parts_own_centre_where_local_hub_takes_the_node_the
 
 
 def test_part_hub_at_one_image_is_the_papers_pick_on_a_one_module_class():
-    from histodistill.graph import GraphConfig, build_graph
-    from histodistill.select import community_prototypes
+    from histodistill.selection import GraphConfig, build_graph, community_prototypes
 
     emb, _ = digits_class_communities(None)
     graph = build_graph(emb, GraphConfig())
@@ -419,8 +417,7 @@ def test_part_hub_at_one_image_is_the_papers_pick_on_a_one_module_class():
 
 
 def test_infodist_plus_reads_each_class_graph_for_part_hub_and_names_a_stale_one(tmp_path):
-    from histodistill.graph import write_edges
-    from histodistill.subsets import prototype_indices
+    from histodistill.selection import prototype_indices, write_edges
 
     emb, graph = two_stars_pulled_to_one_leaf()
     df = find_communities(graph, trials=2, seed=1, modules=1)
@@ -441,7 +438,7 @@ def test_infodist_plus_reads_each_class_graph_for_part_hub_and_names_a_stale_one
 
 
 def test_typicality_is_the_inverse_mean_distance_to_the_k_nearest_other_images():
-    from histodistill.select import typicality
+    from histodistill.selection import typicality
 
     # 0, 1, 3, 7 with k = 2: mean distances 2, 1.5, 2.5 and 5, by hand
     assert np.allclose(typicality(np.array([[0.0], [1.0], [3.0], [7.0]]), k=2), [1 / 2, 1 / 1.5, 1 / 2.5, 1 / 5])
@@ -457,8 +454,7 @@ def clump_and_spread() -> np.ndarray:
 
 
 def test_part_typical_takes_the_densest_image_where_the_medoid_takes_the_one_nearest_the_mean(tmp_path):
-    from histodistill.select import community_prototypes
-    from histodistill.subsets import prototype_indices
+    from histodistill.selection import community_prototypes, prototype_indices
 
     emb = clump_and_spread()
     df = communities([len(emb)])  # one module: the pick alone decides
@@ -481,14 +477,19 @@ def stars_in_communities() -> tuple[np.ndarray, Graph, pd.DataFrame]:
     s, t = map(np.array, zip(*(pairs + [(b, a) for a, b in pairs])))
     graph = Graph(10, s, t, np.ones(len(s)))
     df = pd.DataFrame(
-        {"node": np.arange(10), "module": [1] * 4 + [2] * 6, "modular_centrality": np.ones(10), "flow": np.full(10, 0.1)}
+        {
+            "node": np.arange(10),
+            "module": [1] * 4 + [2] * 6,
+            "modular_centrality": np.ones(10),
+            "flow": np.full(10, 0.1),
+        }
     )
     return emb, graph, df
 
 
 def test_part_hub_walks_each_parts_own_nodes_across_communities_quota_merge_and_filter():
     """Picks worked out by hand: the centre of a star is its walk's most visited node (degree 3 or 2 against 1)."""
-    from histodistill.select import community_prototypes
+    from histodistill.selection import community_prototypes
 
     emb, graph, df = stars_in_communities()
     # budget 2: one per community; B as one part is the star pair, whose walk centres on 6 and 8 equally: the

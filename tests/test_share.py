@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from histodistill.errors import HistodistillError
-from histodistill.select import privacy_filter, removed_per_class
-from histodistill.share import datasheet, load, png_bytes, privacy_tests, verify, write_package
-from histodistill.subsets import infodist_indices
-from histodistill.workflow import check_schema
+from histodistill.base import HistodistillError, check_schema
+from histodistill.privacy import privacy_filter, removed_per_class
+from histodistill.reporting import datasheet, load, png_bytes, privacy_tests, verify, write_package
+from histodistill.selection import infodist_indices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,7 +143,7 @@ def test_infodist_selection_skips_filtered_images(tmp_path):
 
 
 def test_infodist_plus_selection_skips_filtered_images_and_maps_class_nodes_to_pool_rows(tmp_path):
-    from histodistill.subsets import prototype_indices
+    from histodistill.selection import prototype_indices
 
     labels = np.repeat([0, 1], 6)
     # 1-D embeddings: per class module 0 at 0, 1, 2 (medoid node 1) and module 1 at 10, 11, 12 (medoid node 4)

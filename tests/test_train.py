@@ -7,12 +7,11 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from histodistill.augment import OPS, dsa
+from histodistill.classifier import OPS, dsa
 
 OPS_NAMES = tuple(OPS)
-from histodistill.data import validate_images
-from histodistill.errors import HistodistillError
-from histodistill.train import (
+from histodistill.base import HistodistillError
+from histodistill.classifier import (
     TrainConfig,
     boundary_contrastive_loss,
     classification_metrics,
@@ -20,6 +19,7 @@ from histodistill.train import (
     train_classifier,
     train_classifiers,
 )
+from histodistill.data import validate_images
 
 
 def reference_contrastive(logits: torch.Tensor, labels: torch.Tensor, beta: float, tau: float, detach: bool = True):
@@ -138,7 +138,7 @@ def test_dsa_chooses_one_group_per_batch_reproducibly():
 
 def test_a_separate_chooser_picks_the_group_and_the_op_draws_from_g():
     """On a GPU the group is picked by a CPU generator; the op's per-sample parameters still come from `g`."""
-    from histodistill.augment import op_chooser
+    from histodistill.classifier import op_chooser
 
     x = torch.rand(6, 3, 8, 8) * 2 - 1
     g = torch.Generator().manual_seed(5)
@@ -193,7 +193,7 @@ def test_resnet18_trains_and_separates_two_easy_classes():
     model = train_classifier(
         images, labels, 2, TrainConfig(net="resnet18", width=8, epochs=15, lr=0.05), 0, progress=False
     )
-    from histodistill.train import predict_logits
+    from histodistill.classifier import predict_logits
 
     assert (predict_logits(model, images).argmax(1) == labels).all()
 
@@ -253,7 +253,7 @@ def reference_ema_decays(updates: int, beta: float) -> list[float]:
 
 @pytest.mark.parametrize("decay", [0.995, 0.9])
 def test_ema_ramp_is_the_reference_ramp_and_reaches_the_configured_decay(decay):
-    from histodistill.train import _ema_decay
+    from histodistill.classifier.train import _ema_decay
 
     cfg = TrainConfig(ema_decay=decay)
     ours = [_ema_decay(e, cfg) for e in range(300)]
@@ -265,7 +265,7 @@ def test_ema_ramp_is_the_reference_ramp_and_reaches_the_configured_decay(decay):
 def test_crop_translates_by_whole_pixels_and_fills_black(size):
     """DSA's crop is an integer translation: every output equals its input shifted by some (dx, dy) within
     ±ratio·size, with black (-1) where the shift uncovers pixels; no interpolation blurs the values."""
-    from histodistill.augment import crop
+    from histodistill.classifier import crop
 
     x = torch.rand(16, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     out = crop(x, torch.Generator().manual_seed(1))
@@ -313,7 +313,7 @@ def test_compiled_training_equals_eager_training(monkeypatch):
 
 
 def test_evaluation_switches_auto_compiles_long_gpu_jobs_and_trains_seeds_one_by_one():
-    from histodistill.evaluate import COMPILE_MIN_STEPS, evaluation_switches, training_steps
+    from histodistill.classifier import COMPILE_MIN_STEPS, evaluation_switches, training_steps
 
     # the paper preset's IPC 100 (9 classes: 900 images, 4 batches of <= 256) and IPC 10, 5 seeds x 1000 epochs
     assert training_steps(900, 256, 1000, 5) == 20_000 and training_steps(90, 256, 1000, 5) == 5_000
@@ -326,8 +326,8 @@ def test_evaluation_switches_auto_compiles_long_gpu_jobs_and_trains_seeds_one_by
 
 
 def test_evaluation_config_compiles_the_paper_presets_ipc_100_on_a_gpu_and_not_its_ipc_10():
-    from histodistill.evaluate import evaluation_config
-    from histodistill.workflow import config_with_defaults
+    from histodistill.base import config_with_defaults
+    from histodistill.classifier import evaluation_config
 
     params = config_with_defaults("configs/pathmnist_64.yaml")["evaluate"]  # 1000 epochs, 5 seeds, batch 256, auto
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
@@ -346,7 +346,7 @@ def test_crop_draws_every_shift_in_the_reference_range_equally_often(size, s):
     draw gives ±3 there and the end values at half the rate). Chi-square on 10^5 draws against the uniform."""
     from scipy.stats import chisquare
 
-    from histodistill.augment import crop_range, crop_shifts
+    from histodistill.classifier import crop_range, crop_shifts
 
     assert crop_range(size) == s
     x = torch.zeros(1)
@@ -359,7 +359,7 @@ def test_crop_draws_every_shift_in_the_reference_range_equally_often(size, s):
 @pytest.mark.parametrize("size", [8, 9, 16])
 def test_cutout_blanks_a_square_of_the_reference_size(size):
     """int(size · 0.5 + 0.5) pixels a side (4 at 8 px, 5 at 9 px), fewer only where the square meets the border."""
-    from histodistill.augment import cutout
+    from histodistill.classifier import cutout
 
     side = int(size * 0.5 + 0.5)
     x = torch.ones(400, 1, size, size)
@@ -385,7 +385,7 @@ def reference_evaluate_synset_lrs(epoch_eval_train: int, lr_net: float) -> list[
 
 @pytest.mark.parametrize("epoch_eval_train", [300, 1000, 7, 1])
 def test_the_distillation_protocol_schedule_is_the_reference_evaluate_synset(epoch_eval_train):
-    from histodistill.train import lr_for_epoch
+    from histodistill.classifier import lr_for_epoch
 
     cfg = TrainConfig(epochs=epoch_eval_train + 1, lr=0.01, schedule="step")
     ours = [lr_for_epoch(e, cfg) for e in range(cfg.epochs)]
@@ -398,14 +398,21 @@ def test_distillation_protocol_training_equals_the_reference_loop_with_its_fresh
     """train_classifier under the step schedule (no DSA, EMA or contrastive term) ends at the weights of a port of
     evaluate_synset's loop: SGD(lr, momentum 0.9, wd 5e-4), Epoch + 1 full-batch epochs, lr × 0.1 and a new SGD
     after epoch Epoch // 2 + 1. Keeping the old momentum at the switch, or switching an epoch off, changes them."""
-    from histodistill.images import to_model_space
-    from histodistill.nets import build_classifier
+    from histodistill.base import to_model_space
+    from histodistill.classifier import build_classifier
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(20, 8, 8, 1), dtype=np.uint8)
     labels = np.repeat(np.arange(4), 5)
     cfg = TrainConfig(
-        depth=2, width=8, epochs=7 + 1, batch_size=64, lr=0.05, ema_decay=0.0, dsa=False, contrastive_weight=0.0,
+        depth=2,
+        width=8,
+        epochs=7 + 1,
+        batch_size=64,
+        lr=0.05,
+        ema_decay=0.0,
+        dsa=False,
+        contrastive_weight=0.0,
         schedule="step",
     )
     ours = train_classifier(images, labels, 4, cfg, seed=3, progress=False)
@@ -430,12 +437,19 @@ def test_distillation_protocol_training_equals_the_reference_loop_with_its_fresh
 
 
 def test_distillation_protocol_settings_per_method():
-    from histodistill.evaluate import train_config_for
+    from histodistill.classifier import train_config_for
 
     params = {
-        "protocol": "distillation", "depth": 3, "width": 32, "resnet18_width": 64, "full_real_epochs": 60,
+        "protocol": "distillation",
+        "depth": 3,
+        "width": 32,
+        "resnet18_width": 64,
+        "full_real_epochs": 60,
         "distillation": {
-            "lr": 0.01, "epochs": 1000, "epochs_without_augmentation": 300, "without_augmentation": ["dc"],
+            "lr": 0.01,
+            "epochs": 1000,
+            "epochs_without_augmentation": 300,
+            "without_augmentation": ["dc"],
             "batch_size": 256,
         },
     }
@@ -452,6 +466,14 @@ def test_distillation_protocol_settings_per_method():
 
 
 _INFODIST_KEYS = {
-    "epochs": 300, "batch_size": 256, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "ema_decay": 0.995,
-    "dsa": True, "contrastive_weight": 1.0, "contrastive_beta": 0.9, "contrastive_tau": 0.3,
+    "epochs": 300,
+    "batch_size": 256,
+    "lr": 0.01,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "ema_decay": 0.995,
+    "dsa": True,
+    "contrastive_weight": 1.0,
+    "contrastive_beta": 0.9,
+    "contrastive_tau": 0.3,
 }

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -96,7 +95,9 @@ def test_privacy_audit_fails_real_images_per_image_and_every_planted_control_is_
     # left a copy (closer to its source than any unseen image comes to the train split), else it is void
     assert kinds["near_copy"]["detected"] and kinds["shifted_mirror"]["detected"], kinds
     decoded = kinds["decoded_copy"]
-    assert decoded["detected"] or (decoded["void"] and decoded["distance_to_source"] >= decoded["closest_unseen_distance"])
+    assert decoded["detected"] or (
+        decoded["void"] and decoded["distance_to_source"] >= decoded["closest_unseen_distance"]
+    )
     pool = pd.read_csv(ds / "tables" / "privacy_pool.csv")
     assert set(pool["images"]) == {"whole_pool", "kept"}
     assert set(pool["verdict"]) <= {"pass", "fail", "not assessed"}
@@ -107,8 +108,8 @@ def test_privacy_audit_fails_real_images_per_image_and_every_planted_control_is_
 
 
 def test_share_packages_load_back_to_the_subset_files(smoke_run):
-    from histodistill.share import load
-    from histodistill.subsets import load_subset
+    from histodistill.reporting import load
+    from histodistill.selection import load_subset
 
     _, ds = smoke_run
     index = pd.read_csv(ds / "share" / "index.csv")

@@ -5,9 +5,8 @@ import logging
 
 import numpy as np
 
-from histodistill.graph import GraphConfig, build_graph_among, write_edges
-from histodistill.io import check_embedding_file, load_npy, load_npz
-from histodistill.workflow import run_job
+from histodistill.base import check_embedding_file, load_npy, load_npz, run_job
+from histodistill.selection import GraphConfig, build_graph_among, write_edges
 
 
 def main(smk, device):
@@ -21,7 +20,11 @@ def main(smk, device):
         graph = build_graph_among(emb[members], keep[members], config, where=f"{smk.input.embeddings} (class {c})")
         logging.getLogger("histodistill").info(
             "class %d: %d nodes (%d kept), %d edges (density %.4f)",
-            c, graph.n_nodes, int(keep[members].sum()), graph.n_edges, graph.density,
+            c,
+            graph.n_nodes,
+            int(keep[members].sum()),
+            graph.n_edges,
+            graph.density,
         )
         write_edges(out, graph)
 

@@ -2,9 +2,8 @@
 
 import logging
 
-from histodistill.custom_data import split_plan, split_table
-from histodistill.io import atomic_write_bytes
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job
+from histodistill.data import split_plan, split_table
 
 
 def main(smk, device):

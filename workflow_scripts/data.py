@@ -1,15 +1,14 @@
 """Rule data: load the real dataset (MedMNIST, embedded digits, or your own) into results/{ds}/data/real.npz
 (and its train split uncompressed, data/train_images.npy)."""
 
+from histodistill.base import run_job, save_npy, save_npz
 from histodistill.data import load_real
-from histodistill.io import save_npy, save_npz
-from histodistill.workflow import run_job
 
 
 def main(smk, device):
     ds = smk.params.dataset
     if ds["name"] == "custom":
-        from histodistill.custom_data import load_custom, read_plan
+        from histodistill.data import load_custom, read_plan
 
         arrays = load_custom(ds, *read_plan(smk.input.split))
     else:

@@ -1,11 +1,9 @@
 """Rules distill_dm and distill_dm_refine: distribution matching, IPC learnable images per class, written as a subset;
 dm_refine starts from a pool selection (input `start`) instead of `distill.dm.init`."""
 
-from histodistill.accel import resolve_precision
+from histodistill.base import load_npz, resolve_precision, run_job
 from histodistill.distill import DMConfig, distribution_matching
-from histodistill.io import load_npz
-from histodistill.subsets import load_subset, save_distilled
-from histodistill.workflow import run_job
+from histodistill.selection import load_subset, save_distilled
 
 
 def main(smk, device):

@@ -1,10 +1,8 @@
 """Rule distill_gradient_matching: DC or DSA (the `method` wildcard), IPC learnable images per class, as a subset."""
 
-from histodistill.accel import resolve_precision
+from histodistill.base import load_npz, resolve_precision, run_job
 from histodistill.distill import GMConfig, gradient_matching
-from histodistill.io import load_npz
-from histodistill.subsets import save_distilled
-from histodistill.workflow import run_job
+from histodistill.selection import save_distilled
 
 
 def main(smk, device):

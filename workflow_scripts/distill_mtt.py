@@ -4,11 +4,9 @@ import logging
 
 import numpy as np
 
-from histodistill.accel import resolve_precision
+from histodistill.base import load_npz, resolve_precision, run_job
 from histodistill.distill import ExpertConfig, MTTConfig, trajectory_matching
-from histodistill.io import load_npz
-from histodistill.subsets import save_distilled
-from histodistill.workflow import run_job
+from histodistill.selection import save_distilled
 
 
 def main(smk, device):

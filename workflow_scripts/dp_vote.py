@@ -6,12 +6,10 @@ import logging
 
 import numpy as np
 
-from histodistill.dp import composed_epsilon
-from histodistill.dp_vote import keep_most_voted, nearest_pool_votes, noisy_votes
-from histodistill.embed import embed, load_embedder
-from histodistill.io import atomic_write_bytes, check_embedding_file, load_npy, load_npz, save_npz
-from histodistill.select import removed_per_class
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, check_embedding_file, load_npy, load_npz, run_job, save_npz
+from histodistill.generator import composed_epsilon
+from histodistill.privacy import keep_most_voted, nearest_pool_votes, noisy_votes, removed_per_class
+from histodistill.selection import embed, load_embedder
 
 VOTE_SEED_OFFSET = 104729  # the vote's noise stream, apart from every other seeded draw of the run
 
@@ -22,7 +20,10 @@ def main(smk, device):
     # is the one source of σ, δ and the accountant
     denoiser = json.load(open(smk.input.denoiser_budget))
     sigma, delta, accountant, share = (
-        denoiser["vote_noise_multiplier"], denoiser["delta"], denoiser["accountant"], denoiser["vote_share"]
+        denoiser["vote_noise_multiplier"],
+        denoiser["delta"],
+        denoiser["accountant"],
+        denoiser["vote_share"],
     )
     labels = load_npy(smk.input.labels)
     pool_emb = load_npy(smk.input.embeddings)
@@ -50,10 +51,17 @@ def main(smk, device):
     }
     log.info(
         "vote: %d private images over %d pool images, σ = %.4f; kept %d; ε = %.3f in all (denoiser %.3f)",
-        votes.sum(), len(votes), sigma, keep.sum(), budget["epsilon"], denoiser["epsilon"],
+        votes.sum(),
+        len(votes),
+        sigma,
+        keep.sum(),
+        budget["epsilon"],
+        denoiser["epsilon"],
     )
     save_npz(smk.output.keep, keep=keep, labels=labels)
-    atomic_write_bytes(smk.output.removed, removed_per_class(labels, keep, {"dp_vote": ~keep}).to_csv(index=False).encode())
+    atomic_write_bytes(
+        smk.output.removed, removed_per_class(labels, keep, {"dp_vote": ~keep}).to_csv(index=False).encode()
+    )
     atomic_write_bytes(smk.output.budget, (json.dumps(budget, indent=2) + "\n").encode())
 
 

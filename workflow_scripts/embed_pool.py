@@ -1,9 +1,8 @@
 """Rule embed_pool: one embedding matrix for the whole pool (rows in pool order) and its labels."""
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import save_npy
-from histodistill.pool import load_pool
-from histodistill.workflow import run_job
+from histodistill.base import run_job, save_npy
+from histodistill.generator import load_pool
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

@@ -2,13 +2,11 @@
 
 import logging
 
-from histodistill.accel import resolve_precision
+from histodistill.base import load_npz, resolve_precision, run_job, write_json
+from histodistill.classifier import evaluate_subset, evaluation_config
 from histodistill.data import validate_images
-from histodistill.evaluate import evaluate_subset, evaluation_config
-from histodistill.io import load_npz, write_json
-from histodistill.report import parse_subset
-from histodistill.subsets import load_subset, subset_init
-from histodistill.workflow import run_job
+from histodistill.reporting import parse_subset
+from histodistill.selection import load_subset, subset_init
 
 log = logging.getLogger("histodistill")
 

@@ -4,9 +4,8 @@ import logging
 
 import pandas as pd
 
-from histodistill.feasibility import correlations, figure, gather, markdown
-from histodistill.io import atomic_write_bytes
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job
+from histodistill.reporting import correlations, figure, gather, markdown
 
 
 def main(smk, device):

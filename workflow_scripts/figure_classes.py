@@ -3,9 +3,8 @@ per class."""
 
 import numpy as np
 
-from histodistill.figures import real_pool_selected_figure
-from histodistill.io import NpyRows, load_npz
-from histodistill.workflow import run_job
+from histodistill.base import NpyRows, load_npz, run_job
+from histodistill.reporting import real_pool_selected_figure
 
 
 def main(smk, device):

@@ -4,9 +4,8 @@ t-SNE), coloured by community, selected images marked, real train images of the 
 import numpy as np
 import pandas as pd
 
-from histodistill.figures import class_nodes, embedding_figure
-from histodistill.io import load_npy, load_npz
-from histodistill.workflow import run_job
+from histodistill.base import load_npy, load_npz, run_job
+from histodistill.reporting import class_nodes, embedding_figure
 
 
 def main(smk, device):

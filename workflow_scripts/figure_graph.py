@@ -3,9 +3,8 @@ community, the selected images highlighted."""
 
 import pandas as pd
 
-from histodistill.figures import class_nodes, graph_figure, read_edge_table
-from histodistill.io import load_npy, load_npz
-from histodistill.workflow import run_job
+from histodistill.base import load_npy, load_npz, run_job
+from histodistill.reporting import class_nodes, graph_figure, read_edge_table
 
 
 def main(smk, device):

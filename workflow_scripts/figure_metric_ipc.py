@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from histodistill.figures import ipc_figure
-from histodistill.workflow import run_job
+from histodistill.base import run_job
+from histodistill.reporting import ipc_figure
 
 
 def main(smk, device):

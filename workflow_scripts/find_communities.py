@@ -2,10 +2,8 @@
 
 import logging
 
-from histodistill.graph import read_edges
-from histodistill.io import atomic_write_bytes, write_json
-from histodistill.select import find_communities
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job, write_json
+from histodistill.selection import find_communities, read_edges
 
 
 def main(smk, device):

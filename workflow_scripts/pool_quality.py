@@ -2,11 +2,10 @@
 
 import logging
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import load_npz, write_json
-from histodistill.pool import load_pool, pool_quality
-from histodistill.train import predict_logits
-from histodistill.workflow import run_job
+from histodistill.base import load_npz, run_job, write_json
+from histodistill.classifier import predict_logits
+from histodistill.generator import load_pool, pool_quality
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

@@ -5,12 +5,8 @@ import os
 
 import numpy as np
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import save_checkpoint
-from histodistill.errors import HistodistillError
+from histodistill.base import HistodistillError, NpyRows, resolve_precision, run_job, save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
-from histodistill.io import NpyRows
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

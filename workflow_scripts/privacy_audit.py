@@ -5,19 +5,10 @@ import logging
 
 import numpy as np
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import load_npz, write_json
-from histodistill.privacy import (
-    audit_subset,
-    closest_pairs_figure,
-    dcr_histogram,
-    gather_rows,
-    jsonable,
-    npz_member_shape,
-    npz_row_chunks,
-)
-from histodistill.subsets import load_subset
-from histodistill.workflow import run_job
+from histodistill.base import load_npz, run_job, write_json
+from histodistill.privacy import audit_subset, gather_rows, jsonable, npz_member_shape, npz_row_chunks
+from histodistill.reporting import closest_pairs_figure, dcr_histogram
+from histodistill.selection import embed, load_embedder, load_subset
 
 
 def main(smk, device):

@@ -7,15 +7,24 @@ import logging
 import numpy as np
 import torch
 
-from histodistill.embed import embed, load_embedder
-from histodistill.generator import load_codec
-from histodistill.images import to_model_space, to_uint8
-from histodistill.io import load_npz, write_json
-from histodistill.pool import load_pool
-from histodistill.privacy import PIXEL_SCALE, audit_subset, gather_rows, gate_verdict, jsonable, near_copies
-from histodistill.privacy import npz_member_shape, npz_row_chunks
-from histodistill.release import control_detected, control_filler, control_void, planted_set, shifted_mirror
-from histodistill.workflow import run_job
+from histodistill.base import load_npz, run_job, to_model_space, to_uint8, write_json
+from histodistill.generator import load_codec, load_pool
+from histodistill.privacy import (
+    PIXEL_SCALE,
+    audit_subset,
+    control_detected,
+    control_filler,
+    control_void,
+    gate_verdict,
+    gather_rows,
+    jsonable,
+    near_copies,
+    npz_member_shape,
+    npz_row_chunks,
+    planted_set,
+    shifted_mirror,
+)
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

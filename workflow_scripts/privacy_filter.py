@@ -5,12 +5,10 @@ import logging
 
 import numpy as np
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import atomic_write_bytes, save_npz
-from histodistill.pool import load_pool
-from histodistill.privacy import SPACES, filter_distances
-from histodistill.select import privacy_filter, removed_per_class
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job, save_npz
+from histodistill.generator import load_pool
+from histodistill.privacy import SPACES, filter_distances, privacy_filter, removed_per_class
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from histodistill.io import atomic_write_bytes, save_npz
-from histodistill.pool import load_pool
-from histodistill.select import removed_per_class
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job, save_npz
+from histodistill.generator import load_pool
+from histodistill.privacy import removed_per_class
 
 
 def main(smk, device):

@@ -5,13 +5,17 @@ import logging
 
 import numpy as np
 
-from histodistill.checkpoint import load_checkpoint
+from histodistill.base import NpyRows, load_checkpoint, load_npz, run_job, write_json
 from histodistill.generator import denoiser_from_checkpoint, load_codec, load_denoiser
-from histodistill.generator_audit import attack_detects, attack_timesteps, denoising_losses, generator_attack
-from histodistill.generator_audit import generator_verdict
-from histodistill.io import NpyRows, load_npz, write_json
-from histodistill.privacy import balanced_indices, jsonable
-from histodistill.workflow import run_job
+from histodistill.privacy import (
+    attack_detects,
+    attack_timesteps,
+    balanced_indices,
+    denoising_losses,
+    generator_attack,
+    generator_verdict,
+    jsonable,
+)
 
 
 def main(smk, device):

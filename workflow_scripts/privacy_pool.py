@@ -5,11 +5,10 @@ import logging
 
 import numpy as np
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import atomic_write_bytes, load_npz, write_json
-from histodistill.pool import load_pool
+from histodistill.base import atomic_write_bytes, load_npz, run_job, write_json
+from histodistill.generator import load_pool
 from histodistill.privacy import pool_distances, pool_report, pool_table
-from histodistill.workflow import run_job
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

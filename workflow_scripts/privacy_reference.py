@@ -5,10 +5,9 @@ import logging
 
 import numpy as np
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import save_npz, write_json
+from histodistill.base import run_job, save_npz, write_json
 from histodistill.privacy import privacy_reference, release_calibration_check
-from histodistill.workflow import run_job
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

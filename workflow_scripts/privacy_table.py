@@ -3,10 +3,9 @@ fidelity beside n-matched real images, gate verdict)."""
 
 import logging
 
-from histodistill.io import atomic_write_bytes
+from histodistill.base import atomic_write_bytes, run_job
 from histodistill.privacy import privacy_table
-from histodistill.report import privacy_markdown
-from histodistill.workflow import run_job
+from histodistill.reporting import privacy_markdown
 
 
 def main(smk, device):

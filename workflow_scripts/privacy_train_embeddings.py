@@ -1,10 +1,9 @@
 """Rule privacy_train_embeddings: the embedder's features of the real train split (streamed; read by the privacy
 reference and the privacy filter, so the train split is embedded once per dataset)."""
 
-from histodistill.embed import embed, load_embedder
-from histodistill.io import save_npy
+from histodistill.base import run_job, save_npy
 from histodistill.privacy import embed_streamed, npz_member_shape, npz_row_chunks
-from histodistill.workflow import run_job
+from histodistill.selection import embed, load_embedder
 
 
 def main(smk, device):

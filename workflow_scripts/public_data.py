@@ -4,9 +4,8 @@ the private dataset frames them, as one training set for the autoencoder and the
 
 import logging
 
+from histodistill.base import run_job, save_npy
 from histodistill.data import public_digits
-from histodistill.io import save_npy
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from histodistill.figures import config_html, html_table, method_tables
-from histodistill.io import atomic_write_bytes
-from histodistill.report import privacy_budget_markdown
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job
+from histodistill.reporting import config_html, html_table, method_tables, privacy_budget_markdown
 
 
 def main(smk, device):

@@ -2,9 +2,9 @@
 
 import logging
 
-from histodistill.report import sample_grid
-from histodistill.subsets import load_subset
-from histodistill.workflow import run_job
+from histodistill.base import run_job
+from histodistill.reporting import sample_grid
+from histodistill.selection import load_subset
 
 
 def main(smk, device):

@@ -4,10 +4,8 @@ import logging
 
 import numpy as np
 
-from histodistill.accel import resolve_precision, sampling_compile
+from histodistill.base import resolve_precision, run_job, sampling_compile, save_npz
 from histodistill.generator import load_codec, load_denoiser, sample_images, sampling_batch_size
-from histodistill.io import save_npz
-from histodistill.workflow import run_job
 
 log = logging.getLogger("histodistill")
 

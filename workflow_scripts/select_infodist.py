@@ -3,17 +3,16 @@ images the privacy filter keeps (all of them where the method is in select.priva
 
 import numpy as np
 
-from histodistill.pool import load_pool
-from histodistill.subsets import infodist_indices, pool_keep_flags, save_subset
-from histodistill.io import load_npy
-from histodistill.workflow import run_job
+from histodistill.base import load_npy, run_job
+from histodistill.generator import load_pool
+from histodistill.selection import infodist_indices, pool_keep_flags, save_subset
 
 
 def main(smk, device):
     images, labels = load_pool(smk.input.shards)
     pool_labels = load_npy(smk.input.labels)
     if not np.array_equal(pool_labels, labels):
-        from histodistill.errors import HistodistillError
+        from histodistill.base import HistodistillError
 
         raise HistodistillError(f"{smk.input.labels}: labels do not match the pool shards; rerun embed_pool")
     keep = pool_keep_flags(list(smk.input.keep), labels)

@@ -4,12 +4,9 @@ certainty of each image's own label."""
 
 import numpy as np
 
-from histodistill.errors import HistodistillError
-from histodistill.facility import gate_pool
-from histodistill.io import check_embedding_file, load_npy
-from histodistill.pool import load_pool
-from histodistill.subsets import pool_keep_flags, prototype_indices, save_subset
-from histodistill.workflow import run_job
+from histodistill.base import HistodistillError, check_embedding_file, load_npy, run_job
+from histodistill.generator import load_pool
+from histodistill.selection import gate_pool, pool_keep_flags, prototype_indices, save_subset
 
 
 def main(smk, device):
@@ -22,7 +19,7 @@ def main(smk, device):
     p = smk.params
     certainty = None
     if smk.input.embedder:
-        from histodistill.embed import label_certainty, load_embedder
+        from histodistill.selection import label_certainty, load_embedder
 
         certainty, correct = label_certainty(load_embedder(smk.input.embedder[0], device), images, labels, device)
         if p.certainty["certainty_gate"] > 0:

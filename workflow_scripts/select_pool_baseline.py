@@ -3,11 +3,17 @@ the pool images the privacy filter keeps."""
 
 import numpy as np
 
-from histodistill.io import NpyRows, check_embedding_file
-from histodistill.pool import load_pool
-from histodistill.select import select_herding, select_kcenter, select_kmeans, select_random
-from histodistill.subsets import per_class_selection, pool_keep_flags, save_subset
-from histodistill.workflow import run_job
+from histodistill.base import NpyRows, check_embedding_file, run_job
+from histodistill.generator import load_pool
+from histodistill.selection import (
+    per_class_selection,
+    pool_keep_flags,
+    save_subset,
+    select_herding,
+    select_kcenter,
+    select_kmeans,
+    select_random,
+)
 
 
 def main(smk, device):

@@ -2,10 +2,8 @@
 
 import numpy as np
 
-from histodistill.io import load_npz
-from histodistill.select import select_random
-from histodistill.subsets import per_class_selection, save_subset
-from histodistill.workflow import run_job
+from histodistill.base import load_npz, run_job
+from histodistill.selection import per_class_selection, save_subset, select_random
 
 
 def main(smk, device):

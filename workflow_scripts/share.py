@@ -5,11 +5,16 @@ import json
 import logging
 from pathlib import Path
 
-from histodistill.io import atomic_write_bytes
-from histodistill.report import parse_subset
-from histodistill.share import accuracy_summary, datasheet, release_decisions, share_index, write_package
-from histodistill.subsets import load_subset
-from histodistill.workflow import run_job
+from histodistill.base import atomic_write_bytes, run_job
+from histodistill.reporting import (
+    accuracy_summary,
+    datasheet,
+    parse_subset,
+    release_decisions,
+    share_index,
+    write_package,
+)
+from histodistill.selection import load_subset
 
 
 def main(smk, device):

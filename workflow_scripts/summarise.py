@@ -5,22 +5,22 @@ import logging
 
 import pandas as pd
 
-from histodistill.figures import ipc_figure
-from histodistill.io import atomic_write_bytes
-from histodistill.report import (
+from histodistill.base import atomic_write_bytes, run_job
+from histodistill.reporting import (
     aggregate,
     class_accuracy,
     class_accuracy_markdown,
     collect_results,
+    ipc_figure,
     markdown_table,
     pool_filter_note,
-    protocol_note,
     privacy_budget_markdown,
+    protocol_note,
     validation_ranking_markdown,
     with_class_accuracy,
     with_privacy_budget,
 )
-from histodistill.workflow import POOL_METHODS, REAL_METHODS, run_job
+from histodistill.workflow import POOL_METHODS, REAL_METHODS
 
 
 def main(smk, device):

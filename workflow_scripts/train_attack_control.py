@@ -4,10 +4,8 @@ few dozen training images for many steps, so that it memorises them."""
 import numpy as np
 import torch
 
-from histodistill.checkpoint import save_checkpoint
+from histodistill.base import NpyRows, load_npz, run_job, save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
-from histodistill.io import NpyRows, load_npz
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

@@ -1,10 +1,7 @@
 """Rule train_autoencoder: AutoencoderKL on the real train split (or a local pretrained one)."""
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import save_checkpoint
+from histodistill.base import NpyRows, resolve_precision, run_job, save_checkpoint
 from histodistill.generator import AutoencoderConfig, train_autoencoder
-from histodistill.io import NpyRows
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

@@ -1,12 +1,8 @@
 """Rule train_autoencoder_public (DP mode): the autoencoder from public data - trained on the public dataset, or a
 pretrained one whose latent scaling comes from its own config - never from private images."""
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import save_checkpoint
+from histodistill.base import RESIDENT_LIMIT, NpyRows, resolve_precision, run_job, save_checkpoint
 from histodistill.generator import AutoencoderConfig, train_autoencoder
-from histodistill.images import RESIDENT_LIMIT
-from histodistill.io import NpyRows
-from histodistill.workflow import run_job
 
 
 def main(smk, device):
@@ -19,7 +15,12 @@ def main(smk, device):
         images, stats = NpyRows(smk.input.images), "pretrained"
     precision = resolve_precision(smk.params.precision, device)
     ae = train_autoencoder(
-        images, cfg, smk.params.seed, device, precision=precision, latent_stats=stats,
+        images,
+        cfg,
+        smk.params.seed,
+        device,
+        precision=precision,
+        latent_stats=stats,
         resident_limit=0 if stats == "pretrained" else RESIDENT_LIMIT,  # pretrained: no pixel is loaded
     )
     ae["trained_on"] = {"public": smk.params.public, "pretrained": cfg.pretrained is not None}

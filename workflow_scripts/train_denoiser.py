@@ -2,11 +2,8 @@
 
 import os
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import save_checkpoint
+from histodistill.base import NpyRows, load_npz, resolve_precision, run_job, save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
-from histodistill.io import NpyRows, load_npz
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

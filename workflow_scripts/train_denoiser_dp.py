@@ -5,12 +5,22 @@ budget spent (generator/dp_budget.json)."""
 import json
 import os
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import load_checkpoint, save_checkpoint
-from histodistill.dp import dp_config_from
-from histodistill.generator import AUTOENCODER_KEYS, DenoiserConfig, codec_from_checkpoint, train_denoiser
-from histodistill.io import NpyRows, atomic_write_bytes, load_npz
-from histodistill.workflow import run_job
+from histodistill.base import (
+    NpyRows,
+    atomic_write_bytes,
+    load_checkpoint,
+    load_npz,
+    resolve_precision,
+    run_job,
+    save_checkpoint,
+)
+from histodistill.generator import (
+    AUTOENCODER_KEYS,
+    DenoiserConfig,
+    codec_from_checkpoint,
+    dp_config_from,
+    train_denoiser,
+)
 
 
 def main(smk, device):

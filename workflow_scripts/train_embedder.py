@@ -1,10 +1,7 @@
 """Rule train_embedder: a classifier trained on the real train split (best validation epoch) used as embedder."""
 
-from histodistill.accel import resolve_precision
-from histodistill.checkpoint import save_checkpoint
-from histodistill.embed import train_embedder
-from histodistill.io import load_npz
-from histodistill.workflow import run_job
+from histodistill.base import load_npz, resolve_precision, run_job, save_checkpoint
+from histodistill.selection import train_embedder
 
 
 def main(smk, device):

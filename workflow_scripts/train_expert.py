@@ -1,8 +1,7 @@
 """Rule train_expert: expert k's trajectory (parameters after every epoch) on the real train split, for MTT."""
 
+from histodistill.base import load_npz, run_job, save_npy
 from histodistill.distill import ExpertConfig, train_expert
-from histodistill.io import load_npz, save_npy
-from histodistill.workflow import run_job
 
 
 def main(smk, device):

@@ -1,0 +1,33 @@
+"""The dataset distillers of the feasibility study: distribution matching (DM), gradient matching (DC, DSA) and
+trajectory matching (MTT).
+
+Every public name of the modules below is importable from here (loaded on first use, so importing one name
+does not import the whole stage).
+"""
+
+from histodistill._exports import lazy_exports
+
+_EXPORTS = {
+    "DMConfig": "dm",
+    "Distilled": "common",
+    "ExpertConfig": "mtt",
+    "GMConfig": "gradients",
+    "INITS": "common",
+    "MTTConfig": "mtt",
+    "ORIGINAL_LOOPS": "gradients",
+    "RealBatches": "common",
+    "check_init": "common",
+    "distribution_matching": "dm",
+    "dm_loss": "dm",
+    "gradient_distance": "gradients",
+    "gradient_matching": "gradients",
+    "gradient_matching_loops": "gradients",
+    "initial_images": "common",
+    "initial_indices": "common",
+    "mtt_unroll_bytes": "mtt",
+    "start_images": "common",
+    "train_expert": "mtt",
+    "trajectory_matching": "mtt",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
