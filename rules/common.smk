@@ -141,6 +141,14 @@ def graph_embeddings(wildcards):
     }
 
 
+# distill.mtt.zca: the transform the experts, MTT and the evaluation of MTT's sets share (rule fit_zca)
+ZCA = [f"{RESULTS}/experts/zca.npz"] if config.get("distill", {}).get("mtt", {}).get("zca", False) else []
+
+
+def zca_input(wildcards):
+    return ZCA if wildcards.subset.startswith("mtt_ipc") else []
+
+
 def subset_input(wildcards):
     if wildcards.subset == "full_real_ipcall":
         return []

@@ -75,9 +75,32 @@ rule distill_gradient_matching:
         "../workflow_scripts/distill_gradient_matching.py"
 
 
+# MTT's `--zca`: one transform of the real train split for the experts, MTT and the evaluation of MTT's sets.
+rule fit_zca:
+    input:
+        real=f"{RESULTS}/data/real.npz",
+    output:
+        f"{RESULTS}/experts/zca.npz",
+    log:
+        f"{RESULTS}/logs/fit_zca.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_zca.tsv"
+    priority: 20
+    conda:
+        "../envs/histodistill.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        eps=config["distill"]["mtt"]["zca_eps"],
+    script:
+        "../workflow_scripts/fit_zca.py"
+
+
 rule train_expert:
     input:
         real=f"{RESULTS}/data/real.npz",
+        zca=ZCA,
     output:
         f"{RESULTS}/experts/expert_{{k}}.npy",
     log:
@@ -94,6 +117,7 @@ rule train_expert:
         gpu=1,
     params:
         experts=config["distill"]["mtt"]["experts"],
+        zca=config["distill"]["mtt"]["zca"],
     script:
         "../workflow_scripts/train_expert.py"
 
@@ -105,6 +129,7 @@ rule distill_mtt:
             f"{RESULTS}/experts/expert_{{k}}.npy",
             k=range(config["distill"]["mtt"]["experts"]["count"]),
         ),
+        zca=ZCA,
     output:
         f"{RESULTS}/subsets/mtt_ipc{{ipc}}.npz",
     log:
@@ -120,8 +145,13 @@ rule distill_mtt:
     resources:
         gpu=1,
     params:
-        mtt={k: v for k, v in config["distill"]["mtt"].items() if k not in ("experts", "max_memory_gb")},
+        mtt={
+            k: v
+            for k, v in config["distill"]["mtt"].items()
+            if k not in ("experts", "max_memory_gb", "zca", "zca_eps")
+        },
         experts=config["distill"]["mtt"]["experts"],
+        zca=config["distill"]["mtt"]["zca"],
         precision=config["precision"],
     script:
         "../workflow_scripts/distill_mtt.py"

@@ -2,6 +2,7 @@ rule evaluate_subset:
     input:
         real=f"{RESULTS}/data/real.npz",
         subset=subset_input,
+        zca=zca_input,
     output:
         expand(
             f"{RESULTS}/eval/{{{{subset}}}}/{{{{model}}}}_seed{{seed}}.json",

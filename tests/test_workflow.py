@@ -11,6 +11,9 @@ import pytest
 import yaml
 from conftest import planned_jobs, snakemake, write_config
 
+from histodistill.base import save_npz
+from histodistill.distill import fit_zca, zca_arrays, zca_from_arrays
+
 pytestmark = pytest.mark.workflow
 
 
@@ -174,6 +177,31 @@ def test_distillation_protocol_trains_mtt_at_its_learned_lr_and_dc_without_augme
     assert learned > 0 and mtt["lr"] == pytest.approx(learned) and mtt["schedule"] == "step"
     assert (dc["epochs"], dc["dsa"], dc["lr"]) == (3, False, 0.01)
     assert (dm["epochs"], dm["dsa"], dm["lr"]) == (4, True, 0.01)
+
+
+def test_mtt_under_zca_shares_one_transform_and_the_evaluation_refuses_another(smoke_run, tmp_path):
+    """distill.mtt.zca on a copy of the smoke run: one fit_zca job; the experts retrain (whitened data) and MTT's set
+    records the transform's digest; its evaluation trains on the set as distilled against whitened real images. A
+    set paired with another transform is refused, naming the rule to rerun."""
+    _, ds = smoke_run
+    shutil.copytree(ds.parent, tmp_path / "results")
+    config = write_config(tmp_path, distill={"mtt": {"zca": True}})
+    copy = tmp_path / "results" / ds.name
+    target = str(copy / "eval" / "mtt_ipc2" / "convnet_seed0.json")
+    jobs = planned_jobs(config, target, "--forcerun", "fit_zca")  # (the copy has no snakemake metadata to trigger it)
+    assert jobs["fit_zca"] == 1 and jobs["train_expert"] == 2 and jobs["distill_mtt"] == 1
+    snakemake(config, target, "--forcerun", "fit_zca", check=True)
+    subset = np.load(copy / "subsets" / "mtt_ipc2.npz")
+    zca = zca_from_arrays(dict(np.load(copy / "experts" / "zca.npz")))
+    assert str(subset["zca"]) == zca.digest and subset["model_images"].shape == (subset["images"].shape[0], 1, 8, 8)
+    assert (
+        "ZCA: trained on the whitened set as distilled" in (copy / "logs" / "evaluate_mtt_ipc2_convnet.log").read_text()
+    )
+    other = fit_zca(np.load(copy / "data" / "real.npz")["train_images"], 0.5)
+    save_npz(copy / "experts" / "zca.npz", **zca_arrays(other))
+    proc = snakemake(config, target, "--force", "--allowed-rules", "evaluate_subset")
+    assert proc.returncode != 0 and "was distilled under ZCA transform" in proc.stdout + proc.stderr
+    assert "rerun distill_mtt" in proc.stdout + proc.stderr
 
 
 def test_evaluation_parameter_change_leaves_generator_and_pool_alone(smoke_run, tmp_path):

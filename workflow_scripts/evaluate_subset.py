@@ -2,9 +2,10 @@
 
 import logging
 
-from histodistill.base import load_npz, resolve_precision, run_job, write_json
+from histodistill.base import HistodistillError, load_npz, resolve_precision, run_job, write_json
 from histodistill.classifier import evaluate_subset, evaluation_config
 from histodistill.data import validate_images
+from histodistill.distill import whiten, zca_from_arrays
 from histodistill.reporting import parse_subset
 from histodistill.selection import load_subset, subset_init
 
@@ -13,6 +14,7 @@ log = logging.getLogger("histodistill")
 
 def main(smk, device):
     real = load_npz(smk.input.real)
+    test_images, val_images = real["test_images"], real["val_images"]
     n_classes = int(real["n_classes"])
     full_real = smk.wildcards.subset == "full_real_ipcall"
     method = parse_subset(smk.wildcards.subset)[0]
@@ -27,6 +29,16 @@ def main(smk, device):
         images, labels = subset["images"], subset["labels"]
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
+        if "model_images" in subset:  # distilled under ZCA: train on it as distilled, test on whitened real images
+            zca = zca_from_arrays(load_npz(smk.input.zca[0])) if smk.input.zca else None
+            if zca is None or zca.digest != str(subset["zca"]):
+                raise HistodistillError(
+                    f"{smk.input.subset[0]} was distilled under ZCA transform {str(subset['zca'])[:12]}, but this run's "
+                    f"is {zca.digest[:12] if zca else 'none (distill.mtt.zca is off)'}; rerun distill_mtt"
+                )
+            images = subset["model_images"]
+            test_images, val_images = whiten(test_images, zca, device), whiten(val_images, zca, device)
+            log.info("ZCA: trained on the whitened set as distilled, tested on whitened real images (%s)", zca.digest)
     params = smk.params.evaluate
     precision = resolve_precision(smk.params.precision, device)
     cfg, batch_seeds = evaluation_config(
@@ -48,14 +60,14 @@ def main(smk, device):
     results = evaluate_subset(
         images,
         labels,
-        real["test_images"],
+        test_images,
         real["test_labels"],
         n_classes,
         cfg,
         params["seeds"],
         device,
         batch_seeds,
-        val_images=real["val_images"],
+        val_images=val_images,
         val_labels=real["val_labels"],
     )
     for result, out in zip(results, smk.output):

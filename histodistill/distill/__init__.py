@@ -8,6 +8,7 @@ does not import the whole stage).
 from histodistill._exports import lazy_exports
 
 _EXPORTS = {
+    "CHUNK": "zca",
     "DMConfig": "dm",
     "Distilled": "common",
     "ExpertConfig": "mtt",
@@ -16,9 +17,11 @@ _EXPORTS = {
     "MTTConfig": "mtt",
     "ORIGINAL_LOOPS": "gradients",
     "RealBatches": "common",
+    "Zca": "zca",
     "check_init": "common",
     "distribution_matching": "dm",
     "dm_loss": "dm",
+    "fit_zca": "zca",
     "gradient_distance": "gradients",
     "gradient_matching": "gradients",
     "gradient_matching_loops": "gradients",
@@ -28,6 +31,10 @@ _EXPORTS = {
     "start_images": "common",
     "train_expert": "mtt",
     "trajectory_matching": "mtt",
+    "unwhiten": "zca",
+    "whiten": "zca",
+    "zca_arrays": "zca",
+    "zca_from_arrays": "zca",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,7 @@ class Distilled:
     labels: np.ndarray
     indices: np.ndarray
     losses: np.ndarray
+    model_images: np.ndarray | None = None  # float32 NCHW as distilled, where that is not pixels (ZCA)
 
 
 def check_init(init: str, key: str) -> None:
@@ -50,8 +51,11 @@ def initial_indices(labels: np.ndarray, n_classes: int, ipc: int, init: str, see
     return np.concatenate(out).astype(np.int64)
 
 
-def _model_space(images_nchw_uint8: torch.Tensor) -> torch.Tensor:
-    return images_nchw_uint8.float().div(127.5).sub(1.0)
+def _model_space(images_nchw: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW -> [-1, 1]; float images (whitened by `zca`) are model space already."""
+    if images_nchw.is_floating_point():
+        return images_nchw
+    return images_nchw.float().div(127.5).sub(1.0)
 
 
 def initial_images(real: torch.Tensor, indices: np.ndarray, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
@@ -83,10 +87,13 @@ def start_images(
 class RealBatches:
     """Random real batches of one class at a time, drawn on the device from a seeded generator.
 
-    The train split stays uint8 on the device; a batch is normalised when drawn."""
+    The train split stays uint8 on the device; a batch is normalised when drawn. Float images (float32 NCHW, whitened
+    by `zca`) are model space already."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, n_classes: int, device: torch.device):
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+        if not self.images.is_floating_point():
+            self.images = self.images.permute(0, 3, 1, 2)
         self.members = [torch.from_numpy(np.flatnonzero(labels == c)).to(device) for c in range(n_classes)]
 
     def draw(self, c: int, n: int, g: torch.Generator) -> torch.Tensor:

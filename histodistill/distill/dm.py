@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from histodistill.base.accel import autocast
 from histodistill.base.images import to_uint8
-from histodistill.classifier.augment import dsa, dsa_siamese, op_chooser
+from histodistill.classifier.augment import dsa_siamese, op_chooser
 from histodistill.classifier.nets import ConvNet
 
 from .common import Distilled, RealBatches, initial_images, initial_indices, start_images

@@ -13,11 +13,12 @@ from tqdm import tqdm
 
 from histodistill.base.accel import autocast
 from histodistill.base.errors import HistodistillError
-from histodistill.base.images import to_uint8
+from histodistill.base.images import to_model_space, to_uint8
 from histodistill.classifier.augment import dsa, op_chooser
 from histodistill.classifier.nets import ConvNet
 
-from .common import Distilled, RealBatches, _model_space, initial_images, initial_indices
+from .common import Distilled, RealBatches, initial_images, initial_indices
+from .zca import Zca, unwhiten, whiten
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,11 @@ def train_expert(
     seed: int,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    zca: Zca | None = None,
 ) -> np.ndarray:
     """One expert trajectory (MTT's buffer.py): a ConvNet trained on the real train split with plain SGD (no
-    momentum, no weight decay; DSA per sample if `cfg.dsa`); returns its flattened parameters at the start and after
-    every epoch, shape (epochs + 1, n_parameters), float32."""
+    momentum, no weight decay; DSA per sample if `cfg.dsa`; on ZCA-whitened images with `zca`); returns its
+    flattened parameters at the start and after every epoch, shape (epochs + 1, n_parameters), float32."""
     device = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -69,7 +71,7 @@ def train_expert(
     with torch.device(device):
         net = ConvNet(channels, n_classes, size, depth=cfg.depth, width=cfg.width)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.0, weight_decay=0.0)
-    x_all = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+    x_all = to_model_space(images if zca is None else whiten(images, zca, device), device)
     y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
 
     def flat() -> torch.Tensor:
@@ -80,7 +82,7 @@ def train_expert(
         perm = torch.randperm(len(y_all), generator=g, device=g.device).to(device)
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            x = _model_space(x_all[idx])
+            x = x_all[idx]
             if cfg.dsa:
                 x = dsa(x, g, choice=chooser)
             opt.zero_grad(set_to_none=True)
@@ -111,11 +113,14 @@ def trajectory_matching(
     device: torch.device | str = "cpu",
     progress: bool = True,
     key: str = "distill.mtt.init",
+    zca: Zca | None = None,
 ) -> tuple[Distilled, float]:
     """MTT (Cazenavette et al., CVPR 2022): synthetic images and a learnable learning rate such that `syn_steps` SGD
     steps on the synthetic set, from an expert's parameters at a random start epoch (< `max_start_epoch`), land near
     the same expert's parameters `expert_epochs` later. Loss: ‖θ_student − θ*_{t+M}‖² / ‖θ*_t − θ*_{t+M}‖².
-    Returns the distilled set and the learned learning rate."""
+    With `zca` (the experts' transform) the real images are whitened and the set is distilled in whitened space,
+    unclipped as in the reference; its images are then kept as distilled (`model_images`) beside their unwhitened
+    pixels. Returns the distilled set and the learned learning rate."""
     device = torch.device(device)
     size, channels = images.shape[1], images.shape[3]
     for k, traj in enumerate(experts):
@@ -130,7 +135,7 @@ def trajectory_matching(
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     chooser = op_chooser(g, cfg.seed)
     pick = np.random.default_rng(cfg.seed)
-    real = RealBatches(images, labels, n_classes, device)
+    real = RealBatches(images if zca is None else whiten(images, zca, device), labels, n_classes, device)
     syn = initial_images(real.images, indices, (n_classes * ipc, channels, size, size), g).requires_grad_(True)
     syn_labels = torch.arange(n_classes, device=device).repeat_interleave(ipc)
     syn_lr = torch.tensor(cfg.lr_teacher, device=device).requires_grad_(True)
@@ -179,7 +184,8 @@ def trajectory_matching(
         opt_img.step()
         opt_lr.step()
         with torch.no_grad():
-            syn.clamp_(-1, 1)
+            if zca is None:
+                syn.clamp_(-1, 1)
             syn_lr.clamp_(min=1e-6)  # a negative step size would turn descent into ascent
         losses[it] = loss.detach()
         if (it + 1) % report_every == 0:
@@ -188,4 +194,9 @@ def trajectory_matching(
                 "MTT IPC %d iteration %d: mean loss %.4f, learned lr %.5f", ipc, it + 1, recent, float(syn_lr.detach())
             )
     out_labels = np.repeat(np.arange(n_classes, dtype=np.int64), ipc)
-    return Distilled(to_uint8(syn), out_labels, indices, losses.cpu().double().numpy()), float(syn_lr.detach())
+    losses_out = losses.cpu().double().numpy()
+    if zca is None:
+        return Distilled(to_uint8(syn), out_labels, indices, losses_out), float(syn_lr.detach())
+    model_images = syn.detach().float().cpu().numpy()
+    pixels = to_uint8(unwhiten(syn, zca))
+    return Distilled(pixels, out_labels, indices, losses_out, model_images), float(syn_lr.detach())

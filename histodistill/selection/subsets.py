@@ -25,14 +25,23 @@ def save_subset(
     source: str,
     init: str | None = None,
     learned_lr: float | None = None,
+    model_images: np.ndarray | None = None,
+    zca: str | None = None,
 ) -> None:
     """Write a subset; `indices` point into the pool (source 'pool') or the real train split (source 'real');
     a distilled set ('distilled', started from noise) has none (-1). `init` ('real', 'noise' or 'pool') marks a
     distilled set's starting point; a real-init set is source 'real' with the indices of the real images it started
-    from. `learned_lr`: MTT's learned learning rate, which the distillation protocol trains the set with."""
+    from. `learned_lr`: MTT's learned learning rate, which the distillation protocol trains the set with.
+    `model_images` (float32 NCHW) and `zca` (the transform's digest): a set distilled in ZCA-whitened space, which
+    the evaluation trains on as distilled (`images` then holds its unwhitened pixels, for people and the audit)."""
     extra = {} if init is None else {"init": np.asarray(init)}
     if learned_lr is not None:
         extra["learned_lr"] = np.asarray(float(learned_lr))
+    if model_images is not None:
+        if zca is None:
+            raise HistodistillError("a subset with model_images must name its ZCA transform (zca digest)")
+        extra["model_images"] = np.ascontiguousarray(model_images, dtype=np.float32)
+        extra["zca"] = np.asarray(zca)
     save_npz(
         path,
         images=np.ascontiguousarray(images, dtype=np.uint8),
@@ -43,11 +52,25 @@ def save_subset(
     )
 
 
-def save_distilled(path: str | os.PathLike, result: Any, init: str, learned_lr: float | None = None) -> None:
-    """A distiller's set (`distill.Distilled`: images, labels, indices) as a subset: source 'real' where it started
-    from real training images (init 'real', with their indices), else 'distilled' (init 'noise' or 'pool')."""
+def save_distilled(
+    path: str | os.PathLike, result: Any, init: str, learned_lr: float | None = None, zca: str | None = None
+) -> None:
+    """A distiller's set (`distill.Distilled`: images, labels, indices, model_images under ZCA) as a subset: source
+    'real' where it started from real training images (init 'real', with their indices), else 'distilled' (init
+    'noise' or 'pool'). `zca`: the digest of the transform a ZCA set was distilled under."""
     source = "real" if init == "real" else "distilled"
-    save_subset(path, result.images, result.labels, result.indices, source, init=init, learned_lr=learned_lr)
+    model_images = getattr(result, "model_images", None)
+    save_subset(
+        path,
+        result.images,
+        result.labels,
+        result.indices,
+        source,
+        init=init,
+        learned_lr=learned_lr,
+        model_images=model_images,
+        zca=zca if model_images is not None else None,
+    )
 
 
 def pool_keep_flags(keep_files: list[str], labels: np.ndarray) -> np.ndarray:
