@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import record_output
 
 from histodistill.generator import load_codec, load_denoiser, sample_images
 from histodistill.selection import GraphConfig, approximate_graph, embed, exact_graph, load_embedder
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--label", type=int, default=3)
     args = ap.parse_args()
+    record_output(__file__)
     run, device = Path(args.run), torch.device("cpu")
     codec = load_codec(run / "generator" / "autoencoder.pt", device)
     model, meta = load_denoiser(run / "generator" / "denoiser.pt", device)

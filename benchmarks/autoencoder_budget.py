@@ -18,6 +18,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+from common import record_output
+
 from histodistill.base import config_with_defaults, load_npz
 from histodistill.generator import AutoencoderConfig, train_autoencoder
 
@@ -29,6 +31,7 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", default=["128:200", "64:200", "64:300"], help="batch:steps pairs")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    record_output(__file__)
     torch.set_num_threads(args.threads)
     cfg = config_with_defaults(args.config)
     images = load_npz(args.results / "data" / "real.npz", required=("train_images",))["train_images"]

@@ -1,8 +1,16 @@
-"""Helpers for the benchmark scripts: device description and the dense bf16 peak of known accelerators."""
+"""Helpers for the benchmark scripts: device description, the dense bf16 peak of known accelerators, and the
+record of a run's output (`benchmarks/results/{script}.md`)."""
 
 from __future__ import annotations
 
+import atexit
+import datetime
+import os
 import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -27,3 +35,43 @@ def bf16_peak_tflops(device: torch.device) -> float | None:
     if "H100" in name:
         return BF16_PEAK_TFLOPS["H100 SXM"]
     return None
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for s in self.streams:
+            s.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
+
+
+def record_output(script: str) -> Path:
+    """Copy everything the script prints to `benchmarks/results/{script name}.md` (replaced by each run), under a
+    header naming the command, the date and the commit, so a result is the script's own file, never a copy by hand.
+    `BENCHMARK_RESULTS` moves the folder (e.g. on a borrowed GPU machine: a folder that comes back)."""
+    folder = Path(os.environ.get("BENCHMARK_RESULTS", Path(__file__).resolve().parent / "results"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(script).stem}.md"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(script).parent
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    fh = path.open("w")
+    fh.write(f"# {Path(script).name}\n\nCommand: `{shlex.join(['python', *sys.argv])}`  \n")
+    fh.write(f"Date: {datetime.datetime.now().isoformat(timespec='seconds')}; commit: {commit or 'unknown'}\n\n")
+    sys.stdout = _Tee(sys.__stdout__, fh)
+
+    def close() -> None:
+        sys.stdout = sys.__stdout__
+        fh.close()
+
+    atexit.register(close)
+    return path

@@ -19,6 +19,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+from common import record_output
+
 from histodistill.base import config_with_defaults, load_npz
 from histodistill.classifier import evaluate_subset, train_config_for
 from histodistill.distill import DMConfig, distribution_matching
@@ -32,6 +34,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    record_output(__file__)
     torch.set_num_threads(args.threads)
     cfg = config_with_defaults(args.config)
     real = load_npz(args.results / "data" / "real.npz")

@@ -22,6 +22,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+from common import record_output
+
 from histodistill.base import config_with_defaults, load_npz
 from histodistill.classifier import evaluate_subset, train_config_for
 
@@ -38,6 +40,7 @@ def main() -> None:
     ap.add_argument("--subsets", nargs="+", default=DEFAULT_SUBSETS)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    record_output(__file__)
     torch.set_num_threads(args.threads)
     cfg = config_with_defaults(args.config)
     real = load_npz(args.results / "data" / "real.npz")

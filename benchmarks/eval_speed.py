@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from common import describe_device
+from common import describe_device, record_output
 
 from histodistill.base import resolve_precision, resolve_switch
 from histodistill.classifier import TrainConfig, train_classifiers
@@ -42,6 +42,7 @@ def main() -> None:
         help="torch.compile, seed by seed (cudagraphs: mode reduce-overhead, not yet a workflow setting)",
     )
     args = ap.parse_args()
+    record_output(__file__)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device: {describe_device(device)}; batch 256; DSA + contrastive + EMA; {args.seeds} seed(s)")
     rng = np.random.default_rng(0)

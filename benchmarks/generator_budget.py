@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import record_output
 
 from histodistill.base import load_npz, save_checkpoint
 from histodistill.classifier import predict_logits
@@ -40,6 +41,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-class", type=int, default=30)
     args = ap.parse_args()
+    record_output(__file__)
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     real = load_npz(args.results / "data" / "real.npz")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from common import bf16_peak_tflops, describe_device
+from common import bf16_peak_tflops, describe_device, record_output
 from torch.utils.flop_counter import FlopCounterMode
 
 from histodistill.base import autocast, resolve_precision
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--batch-scale", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
+    record_output(__file__)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_precision(args.precision, device)
     peak = bf16_peak_tflops(device)

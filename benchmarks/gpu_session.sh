@@ -8,7 +8,7 @@
 set -u
 OUT=${OUT:-/tmp/gpu_session}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
+export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" BENCHMARK_RESULTS="$OUT/results"
 step() { echo; echo "== $(date +%T) $*"; }
 # The whole script ends within BUDGET_S seconds (default 480): each step gets its own limit or what is left.
 deadline=$(($(date +%s) + ${BUDGET_S:-480}))

@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+from common import record_output
 
 
 def one(n: int, dim: int, knn: int | None, method: str) -> dict:
@@ -58,6 +59,7 @@ def main() -> None:
     ap.add_argument("--exact-max", type=int, default=50000)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    record_output(__file__)
     if args.one:
         method = "exact" if args.one <= args.exact_max else "approximate"
         print(json.dumps(one(args.one, args.dim, args.knn, method)))

@@ -17,6 +17,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
+from common import record_output
+
 from histodistill.base import load_npy
 from histodistill.selection import GraphConfig, build_graph
 
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    record_output(__file__)
     for run in args.results:
         emb = load_npy(run / "embeddings" / f"{args.net}.npy")
         labels = load_npy(run / "embeddings" / f"{args.net}.labels.npy")

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import record_output
 
 N_CLASSES = 9
 
@@ -131,6 +132,7 @@ def main() -> None:
     ap.add_argument("--part", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    record_output(__file__)
     if args.part:  # child process: one part, then its own peak RSS
         import torch
 

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from common import record_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -159,6 +160,7 @@ def main() -> None:
     if args.step:
         step(args.step, args.dir)
         return
+    record_output(__file__)
     with tempfile.TemporaryDirectory(prefix="histodistill-mem-") as tmp:
         d = args.keep or Path(tmp)
         d.mkdir(parents=True, exist_ok=True)

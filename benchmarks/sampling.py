@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from common import bf16_peak_tflops, describe_device
+from common import bf16_peak_tflops, describe_device, record_output
 from torch.utils.flop_counter import FlopCounterMode
 
 from histodistill.base import autocast, compile_module, resolve_precision, resolve_switch
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"])
     ap.add_argument("--compile", nargs="+", choices=["auto", "on", "off"], default=["auto"])
     args = ap.parse_args()
+    record_output(__file__)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch = args.batch or (512 if device.type == "cuda" else 16)
     steps = args.steps or (50 if device.type == "cuda" else 5)
