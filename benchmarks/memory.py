@@ -132,7 +132,8 @@ def main() -> None:
     ap.add_argument("--part", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    record_output(__file__)
+    if not args.part:  # the parent records; each child prints one line the parent reads
+        record_output(__file__)
     if args.part:  # child process: one part, then its own peak RSS
         import torch
 
