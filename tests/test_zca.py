@@ -45,16 +45,17 @@ def test_zca_is_pca_whitening_rotated_back_with_eps_added_to_the_variances(image
     zca = fit_zca(images, eps, chunk=7)  # several blocks: the covariance is accumulated block by block
     np.testing.assert_allclose(zca.mean, pca.mean_, atol=1e-12)
     z = whiten(images, zca, chunk=11)
-    assert z.shape == (60, 3, 3, 3) and z.dtype == np.float32
-    np.testing.assert_allclose(z.reshape(60, -1), expected, atol=2e-5)
+    assert z.shape == (60, 3, 3, 3) and z.dtype == np.float32  # NHWC, as every image array
+    rows = z.transpose(0, 3, 1, 2).reshape(60, -1)  # the networks' NCHW order, as the transform acts
+    np.testing.assert_allclose(rows, expected, atol=2e-5)
     if eps == 1e-3:  # nearly white: unit covariance up to the small ε
-        cov = np.cov(z.reshape(60, -1).astype(np.float64), rowvar=False)
+        cov = np.cov(rows.astype(np.float64), rowvar=False)
         np.testing.assert_allclose(cov, np.eye(27), atol=0.05)
 
 
 def test_unwhiten_inverts_whiten_and_the_file_round_trip_keeps_the_digest(images):
     zca = fit_zca(images, 0.1)
-    z = torch.from_numpy(whiten(images, zca))
+    z = to_model_space(whiten(images, zca))  # float NHWC -> NCHW, values kept
     np.testing.assert_allclose(unwhiten(z, zca).numpy(), to_model_space(images).numpy(), atol=1e-5)
     again = zca_from_arrays({k: np.asarray(v) for k, v in zca_arrays(zca).items()})
     assert again.digest == zca.digest and again.shape == (3, 3, 3)
@@ -78,7 +79,7 @@ def test_mtt_under_zca_starts_from_whitened_real_images_and_keeps_the_set_as_dis
     cfg = MTTConfig(iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1, lr_images=1e-12, seed=0)
     result, _ = trajectory_matching(images, labels, 10, 2, experts, ec, cfg, progress=False, zca=zca)
     start = whiten(images[result.indices], zca)
-    assert result.model_images.shape == (20, 1, 8, 8) and np.abs(result.model_images).max() > 1.0  # not clipped
+    assert result.model_images.shape == (20, 8, 8, 1) and np.abs(result.model_images).max() > 1.0  # not clipped
     np.testing.assert_allclose(result.model_images, start, atol=1e-4)
     assert np.abs(result.images.astype(int) - images[result.indices].astype(int)).max() <= 1
     plain, _ = trajectory_matching(images, labels, 10, 2, experts, ec, cfg, progress=False)

@@ -1,7 +1,7 @@
 """The one normalisation used by every consumer (generator, embedder, evaluator, privacy audit).
 
 uint8 NHWC in [0, 255]  <->  float32 NCHW in [-1, 1]. Train and test images always go through the same function
-(float32 NCHW images are model space already: the whitened images of `distill.mtt.zca`).
+(float32 NHWC images hold model-space values already: the whitened images of `distill.mtt.zca`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ RESIDENT_LIMIT = 256 * 1024 * 1024  # uint8 bytes of images kept on the device a
 
 
 def to_model_space(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 NHWC -> float32 NCHW in [-1, 1] on `device`. Float images are taken as model space already (NCHW, e.g.
-    ZCA-whitened by `distill.zca`) and only moved."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    """uint8 NHWC -> float32 NCHW in [-1, 1] on `device`. Float NHWC images are taken as model-space values already
+    (e.g. whitened by `distill.zca`): only moved and made NCHW."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
     if t.is_floating_point():
         return t.float()
-    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return t.float().div_(127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

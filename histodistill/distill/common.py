@@ -23,7 +23,7 @@ class Distilled:
     labels: np.ndarray
     indices: np.ndarray
     losses: np.ndarray
-    model_images: np.ndarray | None = None  # float32 NCHW as distilled, where that is not pixels (ZCA)
+    model_images: np.ndarray | None = None  # float32 NHWC as distilled, where that is not pixels (ZCA)
 
 
 def check_init(init: str, key: str) -> None:
@@ -87,13 +87,11 @@ def start_images(
 class RealBatches:
     """Random real batches of one class at a time, drawn on the device from a seeded generator.
 
-    The train split stays uint8 on the device; a batch is normalised when drawn. Float images (float32 NCHW, whitened
-    by `zca`) are model space already."""
+    The train split stays uint8 on the device; a batch is normalised when drawn. Float NHWC images (whitened by
+    `zca`) hold model-space values already."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, n_classes: int, device: torch.device):
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-        if not self.images.is_floating_point():
-            self.images = self.images.permute(0, 3, 1, 2)
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
         self.members = [torch.from_numpy(np.flatnonzero(labels == c)).to(device) for c in range(n_classes)]
 
     def draw(self, c: int, n: int, g: torch.Generator) -> torch.Tensor:

@@ -197,6 +197,6 @@ def trajectory_matching(
     losses_out = losses.cpu().double().numpy()
     if zca is None:
         return Distilled(to_uint8(syn), out_labels, indices, losses_out), float(syn_lr.detach())
-    model_images = syn.detach().float().cpu().numpy()
+    model_images = syn.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # NHWC, as every image array
     pixels = to_uint8(unwhiten(syn, zca))
     return Distilled(pixels, out_labels, indices, losses_out, model_images), float(syn_lr.detach())

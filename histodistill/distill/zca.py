@@ -69,15 +69,18 @@ def fit_zca(images: np.ndarray, eps: float, device: torch.device | str = "cpu", 
 
 
 def whiten(images: np.ndarray, zca: Zca, device: torch.device | str = "cpu", chunk: int = CHUNK) -> np.ndarray:
-    """uint8 NHWC images -> whitened float32 NCHW (what the networks see under ZCA)."""
+    """uint8 NHWC images -> whitened float32 NHWC (what the networks see under ZCA; the transform itself acts on
+    NCHW-flattened rows, as the networks' inputs are laid out)."""
     if tuple(images.shape[1:]) != (zca.shape[1], zca.shape[2], zca.shape[0]):
         raise HistodistillError(f"ZCA was fitted on {zca.shape} (C, H, W) images, got {images.shape[1:]} (H, W, C)")
     mean = torch.from_numpy(zca.mean).to(device)
     matrix = torch.from_numpy(zca.matrix).to(device)
-    out = np.empty((len(images), *zca.shape), np.float32)
+    c, h, w = zca.shape
+    out = np.empty((len(images), h, w, c), np.float32)
     for start in range(0, len(images), chunk):
         x = to_model_space(images[start : start + chunk], device).double().reshape(-1, len(mean))
-        out[start : start + chunk] = ((x - mean) @ matrix).float().reshape(-1, *zca.shape).cpu().numpy()
+        z = ((x - mean) @ matrix).float().reshape(-1, c, h, w).permute(0, 2, 3, 1)
+        out[start : start + chunk] = z.cpu().numpy()
     return out
 
 

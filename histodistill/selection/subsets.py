@@ -32,7 +32,7 @@ def save_subset(
     a distilled set ('distilled', started from noise) has none (-1). `init` ('real', 'noise' or 'pool') marks a
     distilled set's starting point; a real-init set is source 'real' with the indices of the real images it started
     from. `learned_lr`: MTT's learned learning rate, which the distillation protocol trains the set with.
-    `model_images` (float32 NCHW) and `zca` (the transform's digest): a set distilled in ZCA-whitened space, which
+    `model_images` (float32 NHWC) and `zca` (the transform's digest): a set distilled in ZCA-whitened space, which
     the evaluation trains on as distilled (`images` then holds its unwhitened pixels, for people and the audit)."""
     extra = {} if init is None else {"init": np.asarray(init)}
     if learned_lr is not None:
