@@ -45,6 +45,7 @@ rule train_denoiser:
         denoiser=config["generator"]["denoiser"],
         seed=config["generator"]["seed"],
         precision=config["precision"],
+        compile=config["generator"]["compile"],
         # Periodic checkpoints live beside the output (not declared, so a failed or killed job keeps them).
         checkpoint=f"{RESULTS}/generator/checkpoints/denoiser_last.pt",
     script:

@@ -156,6 +156,29 @@ def test_streamed_generator_training_equals_resident_training(tmp_path):
         torch.testing.assert_close(per_batch["state_dict"][key], value, rtol=1e-4, atol=1e-6)
 
 
+def test_compiled_denoiser_training_equals_eager_up_to_float_rounding(tmp_path, monkeypatch):
+    """`generator.compile`: the denoiser trains through torch.compile (here the aot_eager backend: inductor needs a C
+    compiler and ~20 s on 2 cores) and ends where eager training ends."""
+    from histodistill.data import load_real
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
+
+    real = load_real("digits", 8)
+    images, labels = real["train_images"][:200], real["train_labels"][:200]
+    ae_cfg = AutoencoderConfig(block_out_channels=(8, 8), latent_channels=2, norm_num_groups=4, steps=2, batch_size=16)
+    codec = load_codec_from(train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False), tmp_path)
+    cfg = DenoiserConfig(block_out_channels=(8, 16), steps=4, batch_size=8, checkpoint_every=0)
+    eager = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "a.pt", progress=False)
+    calls = []
+    real_compile = torch.compile
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, **kw: calls.append(kw) or real_compile(fn, backend="aot_eager", **kw)
+    )
+    compiled = train_denoiser(codec, images, labels, 10, cfg, 0, tmp_path / "b.pt", progress=False, compiled=True)
+    assert calls == [{"dynamic": False, "mode": "default"}]
+    for key, value in eager["state_dict"].items():
+        torch.testing.assert_close(compiled["state_dict"][key], value, rtol=1e-4, atol=1e-5)
+
+
 def test_generator_training_from_disk_reads_batches_never_the_whole_split(tmp_path):
     """The generator rules read the train split from data/train_images.npy (`NpyRows`): above the size limit every
     read is one batch or one encoder chunk (<= 512 rows), never the split, and the weights and statistics equal

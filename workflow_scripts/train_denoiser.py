@@ -2,7 +2,7 @@
 
 import os
 
-from histodistill.base import NpyRows, load_npz, resolve_precision, run_job, save_checkpoint
+from histodistill.base import NpyRows, load_npz, resolve_precision, resolve_switch, run_job, save_checkpoint
 from histodistill.generator import DenoiserConfig, load_codec, train_denoiser
 
 
@@ -21,6 +21,7 @@ def main(smk, device):
         smk.params.seed,
         smk.params.checkpoint,
         precision=resolve_precision(smk.params.precision, device),
+        compiled=resolve_switch(smk.params.compile, device),
     )
     save_checkpoint(smk.output[0], final)
     if os.path.exists(smk.params.checkpoint):

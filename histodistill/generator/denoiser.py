@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from histodistill.base.accel import autocast
+from histodistill.base.accel import autocast, compile_module
 from histodistill.base.checkpoint import load_checkpoint, save_checkpoint
 from histodistill.base.errors import HistodistillError
 from histodistill.base.images import RESIDENT_LIMIT, batch_source
@@ -148,6 +148,7 @@ def train_denoiser(
     on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
     dp: DPConfig | None = None,
     init: dict[str, Any] | None = None,
+    compiled: bool = False,
 ) -> dict[str, Any]:
     """Train the denoiser; resumes from `checkpoint_path` if it exists and matches the config; returns the
     final checkpoint dict (EMA weights) for sampling.
@@ -160,6 +161,7 @@ def train_denoiser(
     `latent_limit` bytes; otherwise each batch is encoded as it is drawn (images streamed as in train_autoencoder).
 
     `init`: a sampling checkpoint (e.g. pre-trained on public data) whose weights start both the model and its EMA.
+    `compiled`: torch.compile the model's forward for training (`generator.compile`; not with `dp`: Opacus's hooks).
     `dp`: train with DP-SGD (histodistill.generator.dp: Poisson batches of expected size cfg.batch_size, per-example clipping
     instead of the global clip, calibrated noise, in fp32); the returned checkpoint's `dp` entry states the guarantee.
     """
@@ -183,6 +185,8 @@ def train_denoiser(
         log.info("DP-SGD trains in fp32 (per-example gradients); precision %s ignored for the denoiser", precision)
         precision = "fp32"
     forward, stepper = (private.module, private.optimizer) if private else (model, opt)
+    if compiled and private is None:
+        forward = compile_module(model, True, "the denoiser's training forward")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_warmup, warmup=cfg.warmup_steps))
     noise_sched = make_train_scheduler(cfg)
     alphas = noise_sched.alphas_cumprod.to(device)
