@@ -354,6 +354,24 @@ def _audit(subset, setup, name):
     return rep
 
 
+def test_the_audits_power_simulation_runs_its_distances_on_the_jobs_device(audit_setup, monkeypatch):
+    """Issue 34: every all-pairs distance of the audit (the distance attack's power simulation: trillions of FLOP at
+    the paper's size) goes to the device the job holds, never the CPU by default. The spy records the device of
+    each call and computes on the CPU."""
+    import histodistill.privacy.audit as audit
+
+    path, ref, unseen = audit_setup
+    seen, real_pairwise = [], audit.pairwise_d2
+    monkeypatch.setattr(
+        audit, "pairwise_d2", lambda a, b, chunk=2048, device="cpu": seen.append(device) or real_pairwise(a, b, chunk)
+    )
+    subset = {"images": unseen["images"][:10], "labels": unseen["labels"][:10], "indices": np.full(10, -1)}
+    subset["source"] = np.asarray("distilled")
+    marker = torch.device("cpu", 0)  # what run_job hands the job; unequal to the default "cpu"
+    audit_subset(subset, path, ref, _pixels, where="s.npz", n_bootstrap=20, power_reps=3, device=marker)
+    assert seen and all(d == marker for d in seen), seen
+
+
 def test_reference_null_is_the_holdout_against_itself_and_planted_copies_sit_above_it(audit_setup):
     _, ref, _ = audit_setup
     for space in ("pixel", "embedding"):
