@@ -20,6 +20,7 @@ rule train_autoencoder:
         autoencoder=config["generator"]["autoencoder"],
         seed=config["generator"]["seed"],
         precision=config["precision"],
+        compile=config["generator"]["compile"],
     script:
         "../workflow_scripts/train_autoencoder.py"
 

@@ -156,8 +156,8 @@ def test_streamed_generator_training_equals_resident_training(tmp_path):
         torch.testing.assert_close(per_batch["state_dict"][key], value, rtol=1e-4, atol=1e-6)
 
 
-def test_compiled_denoiser_training_equals_eager_up_to_float_rounding(tmp_path, monkeypatch):
-    """`generator.compile`: the denoiser trains through torch.compile (here the aot_eager backend: inductor needs a C
+def test_compiled_generator_training_equals_eager_up_to_float_rounding(tmp_path, monkeypatch):
+    """`generator.compile`: the denoiser and the autoencoder train through torch.compile (here the aot_eager backend: inductor needs a C
     compiler and ~20 s on 2 cores) and ends where eager training ends."""
     from histodistill.data import load_real
     from histodistill.generator import AutoencoderConfig, DenoiserConfig, train_autoencoder, train_denoiser
@@ -177,6 +177,12 @@ def test_compiled_denoiser_training_equals_eager_up_to_float_rounding(tmp_path, 
     assert calls == [{"dynamic": False, "mode": "default"}]
     for key, value in eager["state_dict"].items():
         torch.testing.assert_close(compiled["state_dict"][key], value, rtol=1e-4, atol=1e-5)
+    ae_compiled = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False, compiled=True)
+    assert len(calls) == 3  # the encoder and the decoder
+    ae_eager = train_autoencoder(images, ae_cfg, 0, torch.device("cpu"), progress=False)
+    for key, value in ae_eager["state_dict"].items():
+        torch.testing.assert_close(ae_compiled["state_dict"][key], value, rtol=1e-4, atol=1e-5)
+    assert ae_compiled["scale"] == pytest.approx(ae_eager["scale"], rel=1e-4)
 
 
 def test_generator_training_from_disk_reads_batches_never_the_whole_split(tmp_path):

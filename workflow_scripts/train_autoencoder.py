@@ -1,6 +1,6 @@
 """Rule train_autoencoder: AutoencoderKL on the real train split (or a local pretrained one)."""
 
-from histodistill.base import NpyRows, resolve_precision, run_job, save_checkpoint
+from histodistill.base import NpyRows, resolve_precision, resolve_switch, run_job, save_checkpoint
 from histodistill.generator import AutoencoderConfig, train_autoencoder
 
 
@@ -10,7 +10,8 @@ def main(smk, device):
         **{**smk.params.autoencoder, "block_out_channels": tuple(smk.params.autoencoder["block_out_channels"])}
     )
     precision = resolve_precision(smk.params.precision, device)
-    ae = train_autoencoder(images, cfg, smk.params.seed, device, precision=precision)
+    compiled = resolve_switch(smk.params.compile, device)
+    ae = train_autoencoder(images, cfg, smk.params.seed, device, precision=precision, compiled=compiled)
     save_checkpoint(smk.output[0], ae)
 
 

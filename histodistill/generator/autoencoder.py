@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from histodistill.base.accel import autocast
+from histodistill.base.accel import autocast, compile_module
 from histodistill.base.checkpoint import load_checkpoint
 from histodistill.base.errors import HistodistillError
 from histodistill.base.images import RESIDENT_LIMIT, batch_source
@@ -100,6 +100,7 @@ def train_autoencoder(
     precision: str = "fp32",
     resident_limit: int = RESIDENT_LIMIT,
     latent_stats: str = "data",
+    compiled: bool = False,
 ) -> dict[str, Any]:
     """Train (or load) the autoencoder; returns the checkpoint dict (config, weights, latent shift/scale).
 
@@ -109,8 +110,12 @@ def train_autoencoder(
 
     Train splits above `resident_limit` bytes (uint8) are read batch by batch (images.batch_source); the latent
     statistics and the reconstruction error are accumulated chunk by chunk. From `NpyRows` (the rules read
-    data/train_images.npy so) memory does not grow with the split at all; from an array, not beyond its uint8 copy."""
+    data/train_images.npy so) memory does not grow with the split at all; from an array, not beyond its uint8 copy.
+
+    `compiled` (`generator.compile`): the encoder's and the decoder's forward run through torch.compile; the
+    posterior's sampling and its KL term stay eager, on the moments the compiled encoder returns."""
     from diffusers import AutoencoderKL
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
     torch.manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -129,14 +134,29 @@ def train_autoencoder(
         vae = build_autoencoder(cfg, channels, size).to(device)
         opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
         vae.train()
+        if compiled:
+            moments = compile_module(lambda x: vae.encode(x).latent_dist.parameters, True, "the autoencoder's encoder")
+            decoded = compile_module(lambda z: vae.decode(z).sample, True, "the autoencoder's decoder")
+
+            def encode(x: torch.Tensor) -> Any:
+                return DiagonalGaussianDistribution(moments(x))
+
+        else:
+
+            def encode(x: torch.Tensor) -> Any:
+                return vae.encode(x).latent_dist
+
+            def decoded(z: torch.Tensor) -> torch.Tensor:
+                return vae.decode(z).sample
+
         bar = tqdm(range(cfg.steps), desc="autoencoder", disable=not progress, mininterval=10)
         for step in bar:
             idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
             x = fetch(idx)
             with autocast(device, precision):
-                dist = vae.encode(x).latent_dist
+                dist = encode(x)
                 z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=g, device=device)
-                rec = vae.decode(z).sample
+                rec = decoded(z)
             rec_loss = F.mse_loss(rec.float(), x)
             kl = dist.kl().mean() / x[0].numel()
             loss = rec_loss + cfg.kl_weight * kl
