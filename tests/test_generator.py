@@ -1,17 +1,14 @@
-"""Generator: resumable training after SIGKILL, loadable outputs, deterministic sampling, corrupt checkpoints."""
+"""Generator: corrupt checkpoints, both denoisers, compiled sampling and training against eager, streamed training,
+snapshots, and the compile switches (resuming after SIGKILL is in tests/test_faults.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SNAKEMAKE, snakemake, write_config
+from conftest import REPO
 
 from histodistill.base import HistodistillError
 from histodistill.generator import load_codec, load_denoiser, sample_images
