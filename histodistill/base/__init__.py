@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_checkpoint": "checkpoint",
     "load_npy": "io",
     "load_npz": "io",
+    "normalise": "images",
     "npz_bytes": "io",
     "read_json": "io",
     "read_npy_header": "io",

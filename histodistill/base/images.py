@@ -14,13 +14,17 @@ import torch
 RESIDENT_LIMIT = 256 * 1024 * 1024  # uint8 bytes of images kept on the device as one normalised tensor (4x in float)
 
 
+def normalise(images_nchw: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW tensor -> float32 in [-1, 1]; a float tensor holds model-space values already (e.g. whitened by
+    `distill.zca`) and is only made float32."""
+    if images_nchw.is_floating_point():
+        return images_nchw.float()
+    return images_nchw.float().div_(127.5).sub_(1.0)
+
+
 def to_model_space(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 NHWC -> float32 NCHW in [-1, 1] on `device`. Float NHWC images are taken as model-space values already
-    (e.g. whitened by `distill.zca`): only moved and made NCHW."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
-    if t.is_floating_point():
-        return t.float()
-    return t.float().div_(127.5).sub_(1.0)
+    """uint8 NHWC -> float32 NCHW in [-1, 1] on `device`; float NHWC images are only moved and made NCHW."""
+    return normalise(torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2))
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

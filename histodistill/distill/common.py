@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from histodistill.base.errors import HistodistillError
+from histodistill.base.images import normalise
 from histodistill.selection.baselines import select_random
 
 INITS = ("real", "noise")
@@ -51,19 +52,12 @@ def initial_indices(labels: np.ndarray, n_classes: int, ipc: int, init: str, see
     return np.concatenate(out).astype(np.int64)
 
 
-def _model_space(images_nchw: torch.Tensor) -> torch.Tensor:
-    """uint8 NCHW -> [-1, 1]; float images (whitened by `zca`) are model space already."""
-    if images_nchw.is_floating_point():
-        return images_nchw
-    return images_nchw.float().div(127.5).sub(1.0)
-
-
 def initial_images(real: torch.Tensor, indices: np.ndarray, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
     """Starting synthetic images (model space, NCHW): the real images at `indices`, Gaussian noise (clipped to
     [-1, 1]) where the index is -1."""
     noise = torch.randn(shape, generator=g, device=g.device).to(real.device).clamp(-1, 1)
     idx = torch.from_numpy(indices).to(real.device)
-    from_real = _model_space(real[idx.clamp(min=0)])
+    from_real = normalise(real[idx.clamp(min=0)])
     return torch.where((idx >= 0).view(-1, 1, 1, 1), from_real, noise).contiguous()
 
 
@@ -81,7 +75,7 @@ def start_images(
         )
     order = np.argsort(labels, kind="stable")
     x = torch.from_numpy(np.ascontiguousarray(images[order])).to(device).permute(0, 3, 1, 2)
-    return _model_space(x).contiguous()
+    return normalise(x).contiguous()
 
 
 class RealBatches:
@@ -97,4 +91,4 @@ class RealBatches:
     def draw(self, c: int, n: int, g: torch.Generator) -> torch.Tensor:
         members = self.members[c]
         pick = torch.randperm(len(members), generator=g, device=g.device)[: min(n, len(members))]
-        return _model_space(self.images[members[pick.to(members.device)]])
+        return normalise(self.images[members[pick.to(members.device)]])

@@ -134,27 +134,16 @@ def train_autoencoder(
         vae = build_autoencoder(cfg, channels, size).to(device)
         opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
         vae.train()
-        if compiled:
-            moments = compile_module(lambda x: vae.encode(x).latent_dist.parameters, True, "the autoencoder's encoder")
-            decoded = compile_module(lambda z: vae.decode(z).sample, True, "the autoencoder's decoder")
-
-            def encode(x: torch.Tensor) -> Any:
-                return DiagonalGaussianDistribution(moments(x))
-
-        else:
-
-            def encode(x: torch.Tensor) -> Any:
-                return vae.encode(x).latent_dist
-
-            def decoded(z: torch.Tensor) -> torch.Tensor:
-                return vae.decode(z).sample
+        # the posterior's moments and the decoder are tensor functions torch.compile can take whole
+        moments = compile_module(lambda x: vae.encode(x).latent_dist.parameters, compiled, "the autoencoder's encoder")
+        decoded = compile_module(lambda z: vae.decode(z).sample, compiled, "the autoencoder's decoder")
 
         bar = tqdm(range(cfg.steps), desc="autoencoder", disable=not progress, mininterval=10)
         for step in bar:
             idx = torch.randint(n, (min(cfg.batch_size, n),), generator=g, device=device)
             x = fetch(idx)
             with autocast(device, precision):
-                dist = encode(x)
+                dist = DiagonalGaussianDistribution(moments(x))
                 z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=g, device=device)
                 rec = decoded(z)
             rec_loss = F.mse_loss(rec.float(), x)
