@@ -142,7 +142,7 @@ def graph_embeddings(wildcards):
 
 
 # distill.mtt.zca: the transform the experts, MTT and the evaluation of MTT's sets share (rule fit_zca)
-ZCA = [f"{RESULTS}/experts/zca.npz"] if config.get("distill", {}).get("mtt", {}).get("zca", False) else []
+ZCA = [f"{RESULTS}/experts/zca.npz"] if config["distill"]["mtt"]["zca"] else []
 
 
 def zca_input(wildcards):

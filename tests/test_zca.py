@@ -14,6 +14,7 @@ from histodistill.data import load_digits_splits
 from histodistill.distill import (
     ExpertConfig,
     MTTConfig,
+    distilled_under,
     fit_zca,
     train_expert,
     trajectory_matching,
@@ -84,3 +85,13 @@ def test_mtt_under_zca_starts_from_whitened_real_images_and_keeps_the_set_as_dis
     assert np.abs(result.images.astype(int) - images[result.indices].astype(int)).max() <= 1
     plain, _ = trajectory_matching(images, labels, 10, 2, experts, ec, cfg, progress=False)
     assert plain.model_images is None
+
+
+def test_a_zca_set_is_used_only_under_the_transform_it_was_distilled_under(images):
+    zca, other = fit_zca(images, 0.1), fit_zca(images, 0.2)
+    subset = {"model_images": whiten(images[:4], zca), "zca": np.asarray(zca.digest)}
+    np.testing.assert_array_equal(distilled_under(subset, zca, "s.npz"), subset["model_images"])
+    with pytest.raises(HistodistillError, match=r"^s\.npz was distilled under ZCA transform .*rerun distill_mtt"):
+        distilled_under(subset, other, "s.npz")
+    with pytest.raises(HistodistillError, match="none \\(distill.mtt.zca is off\\)"):
+        distilled_under(subset, None, "s.npz")

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from histodistill.base import load_npz, resolve_precision, run_job
-from histodistill.distill import ExpertConfig, MTTConfig, trajectory_matching, zca_from_arrays
+from histodistill.distill import ExpertConfig, MTTConfig, load_zca, trajectory_matching
 from histodistill.selection import save_distilled
 
 
@@ -14,7 +14,7 @@ def main(smk, device):
     experts = [np.load(p, mmap_mode="r") for p in smk.input.experts]  # each iteration reads two rows of one file
     expert_cfg = ExpertConfig(**{k: v for k, v in smk.params.experts.items() if k not in ("count", "seed")})
     cfg = MTTConfig(**smk.params.mtt, precision=resolve_precision(smk.params.precision, device))
-    zca = zca_from_arrays(load_npz(smk.input.zca[0])) if smk.input.zca else None
+    zca = load_zca(smk.input.zca)
     result, learned_lr = trajectory_matching(
         real["train_images"],
         real["train_labels"],

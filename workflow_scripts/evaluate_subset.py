@@ -2,10 +2,10 @@
 
 import logging
 
-from histodistill.base import HistodistillError, load_npz, resolve_precision, run_job, write_json
+from histodistill.base import load_npz, resolve_precision, run_job, write_json
 from histodistill.classifier import evaluate_subset, evaluation_config
 from histodistill.data import validate_images
-from histodistill.distill import whiten, zca_from_arrays
+from histodistill.distill import distilled_under, load_zca, whiten
 from histodistill.reporting import parse_subset
 from histodistill.selection import load_subset, subset_init
 
@@ -30,13 +30,8 @@ def main(smk, device):
         size, channels = real["train_images"].shape[1], real["train_images"].shape[3]
         validate_images(smk.input.subset[0], images, labels, n_classes, size, channels)
         if "model_images" in subset:  # distilled under ZCA: train on it as distilled, test on whitened real images
-            zca = zca_from_arrays(load_npz(smk.input.zca[0])) if smk.input.zca else None
-            if zca is None or zca.digest != str(subset["zca"]):
-                raise HistodistillError(
-                    f"{smk.input.subset[0]} was distilled under ZCA transform {str(subset['zca'])[:12]}, but this run's "
-                    f"is {zca.digest[:12] if zca else 'none (distill.mtt.zca is off)'}; rerun distill_mtt"
-                )
-            images = subset["model_images"]
+            zca = load_zca(smk.input.zca)
+            images = distilled_under(subset, zca, smk.input.subset[0])
             test_images, val_images = whiten(test_images, zca, device), whiten(val_images, zca, device)
             log.info("ZCA: trained on the whitened set as distilled, tested on whitened real images (%s)", zca.digest)
     params = smk.params.evaluate

@@ -1,7 +1,7 @@
 """Rule train_expert: expert k's trajectory (parameters after every epoch) on the real train split, for MTT."""
 
 from histodistill.base import load_npz, run_job, save_npy
-from histodistill.distill import ExpertConfig, train_expert, zca_from_arrays
+from histodistill.distill import ExpertConfig, load_zca, train_expert
 
 
 def main(smk, device):
@@ -15,7 +15,7 @@ def main(smk, device):
         ExpertConfig(**settings),
         seed=smk.params.experts["seed"] + k,
         device=device,
-        zca=zca_from_arrays(load_npz(smk.input.zca[0])) if smk.input.zca else None,
+        zca=load_zca(smk.input.zca),
     )
     save_npy(smk.output[0], trajectory)
 

@@ -19,6 +19,7 @@ import torch
 
 from histodistill.base.errors import HistodistillError
 from histodistill.base.images import to_model_space
+from histodistill.base.io import load_npz
 
 CHUNK = 4096  # rows per block when accumulating the covariance or whitening a split
 
@@ -111,3 +112,20 @@ def zca_from_arrays(arrays: dict[str, np.ndarray]) -> Zca:
         float(arrays["eps"]),
         tuple(int(v) for v in arrays["shape"]),
     )
+
+
+def load_zca(paths: list[str]) -> Zca | None:
+    """The run's transform from `zca.npz`, a rule's optional input (empty when `distill.mtt.zca` is off)."""
+    return (
+        zca_from_arrays(load_npz(paths[0], required=("mean", "matrix", "inverse", "eps", "shape"))) if paths else None
+    )
+
+
+def distilled_under(subset: dict[str, np.ndarray], zca: Zca | None, where: str) -> np.ndarray:
+    """A ZCA set's images as distilled (`model_images`), once its recorded digest is checked against `zca`."""
+    if zca is None or zca.digest != str(subset["zca"]):
+        raise HistodistillError(
+            f"{where} was distilled under ZCA transform {str(subset['zca'])[:12]}, but this run's is "
+            f"{zca.digest[:12] if zca else 'none (distill.mtt.zca is off)'}; rerun distill_mtt"
+        )
+    return subset["model_images"]
