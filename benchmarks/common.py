@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -75,3 +76,27 @@ def record_output(script: str) -> Path:
 
     atexit.register(close)
     return path
+
+
+def generator_configs(config_path: Path) -> tuple[Any, Any, int, int, int, int]:
+    """A config's generator as its rules build it: (AutoencoderConfig, DenoiserConfig, image channels, image size,
+    latent size, classes)."""
+    import yaml
+
+    from histodistill.generator import AutoencoderConfig, DenoiserConfig
+
+    cfg = yaml.safe_load(Path(config_path).read_text())
+    embedded = cfg["dataset"]["name"] in ("digits", "mnist5k")
+    settings = []
+    for cls, block in (
+        (AutoencoderConfig, cfg["generator"]["autoencoder"]),
+        (DenoiserConfig, cfg["generator"]["denoiser"]),
+    ):
+        kwargs = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
+        if "block_out_channels" in kwargs:
+            kwargs["block_out_channels"] = tuple(kwargs["block_out_channels"])
+        settings.append(cls(**kwargs))
+    ae, den = settings
+    size = cfg["dataset"]["size"]
+    latent_size = size // 2 ** (len(ae.block_out_channels) - 1)
+    return ae, den, 1 if embedded else 3, size, latent_size, 10 if embedded else 9

@@ -17,32 +17,16 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
-from common import bf16_peak_tflops, describe_device, record_output
+from common import bf16_peak_tflops, describe_device, generator_configs, record_output
 from torch.utils.flop_counter import FlopCounterMode
 
 from histodistill.base import autocast, resolve_precision
-from histodistill.generator import AutoencoderConfig, DenoiserConfig, build_autoencoder, build_denoiser, denoise
-
-
-def _settings(config_path: Path) -> tuple[dict, int, int, int]:
-    cfg = yaml.safe_load(config_path.read_text())
-    n_classes = 10 if cfg["dataset"]["name"] in ("digits", "mnist5k") else 9
-    channels = 1 if cfg["dataset"]["name"] in ("digits", "mnist5k") else 3
-    return cfg["generator"], channels, cfg["dataset"]["size"], n_classes
+from histodistill.generator import build_autoencoder, build_denoiser, denoise
 
 
 def _parts(config_path: Path, device: torch.device, scale: float):
     """(name, model, batch, one step's inputs, preset's steps) of each generator part."""
-    gen, channels, size, n_classes = _settings(config_path)
-    ae = {k: v for k, v in gen["autoencoder"].items() if k in AutoencoderConfig.__dataclass_fields__}
-    ae["block_out_channels"] = tuple(ae["block_out_channels"])
-    ae_cfg = AutoencoderConfig(**ae)
-    latent = size // 2 ** (len(ae_cfg.block_out_channels) - 1)
-    den = {k: v for k, v in gen["denoiser"].items() if k in DenoiserConfig.__dataclass_fields__}
-    if "block_out_channels" in den:
-        den["block_out_channels"] = tuple(den["block_out_channels"])
-    den_cfg = DenoiserConfig(**den)
+    ae_cfg, den_cfg, channels, size, latent, n_classes = generator_configs(config_path)
     ae_batch = max(1, round(ae_cfg.batch_size * scale))
     den_batch = max(1, round(den_cfg.batch_size * scale))
 

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
-from common import bf16_peak_tflops, describe_device, record_output
+from common import bf16_peak_tflops, describe_device, generator_configs, record_output
 from torch.utils.flop_counter import FlopCounterMode
 
 from histodistill.base import autocast, compile_module, resolve_precision, resolve_switch
@@ -28,16 +27,8 @@ from histodistill.generator import DenoiserConfig, build_denoiser, denoise, guid
 
 
 def denoiser_from(config_path: Path) -> tuple[DenoiserConfig, int, int, int]:
-    cfg = yaml.safe_load(config_path.read_text())
-    gen = cfg["generator"]
-    d = {k: v for k, v in gen["denoiser"].items()}
-    if "block_out_channels" in d:
-        d["block_out_channels"] = tuple(d["block_out_channels"])
-    den = DenoiserConfig(**d)
-    ae = gen["autoencoder"]
-    latent_size = cfg["dataset"]["size"] // 2 ** (len(ae["block_out_channels"]) - 1)
-    n_classes = 10 if cfg["dataset"]["name"] == "digits" else 9
-    return den, ae.get("latent_channels", 4), latent_size, n_classes
+    ae, den, _, _, latent_size, n_classes = generator_configs(config_path)
+    return den, ae.latent_channels, latent_size, n_classes
 
 
 @torch.no_grad()
